@@ -1,0 +1,1063 @@
+//! Chat completions: `POST /v1/chat/completions`, plain and streamed.
+//!
+//! Request types serialise to OpenAI's JSON; response types decode leniently (every
+//! server-controlled field optional, `null` = absent, unknown enum values kept, unknown
+//! fields kept in `extra`).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::wire::{empty_as_none, null_as_default, string_enum};
+
+string_enum! {
+    /// Who wrote a message.
+    pub enum Role {
+        /// Instructions for the model.
+        System => "system",
+        /// Newer name for system instructions on some models.
+        Developer => "developer",
+        /// The user.
+        User => "user",
+        /// The model.
+        Assistant => "assistant",
+        /// A tool's result.
+        Tool => "tool",
+        /// Legacy function result.
+        Function => "function",
+    }
+}
+
+string_enum! {
+    /// Why the model stopped.
+    pub enum FinishReason {
+        /// Natural end or a stop sequence.
+        Stop => "stop",
+        /// `max_tokens` reached.
+        Length => "length",
+        /// The model called tools.
+        ToolCalls => "tool_calls",
+        /// Filtered by a content policy.
+        ContentFilter => "content_filter",
+        /// Legacy function call.
+        FunctionCall => "function_call",
+    }
+}
+
+/// A message's content: plain text or a list of parts (text, images …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Content {
+    /// Plain text.
+    Text(String),
+    /// Multi-part content, e.g. text and an image for vision models.
+    Parts(Vec<ContentPart>),
+}
+
+impl Content {
+    /// All the text in this content (parts' texts joined with a space).
+    pub fn text(&self) -> String {
+        match self {
+            Content::Text(text) => text.clone(),
+            Content::Parts(parts) => parts
+                .iter()
+                .filter_map(|part| match part {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+impl From<&str> for Content {
+    fn from(text: &str) -> Content {
+        Content::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Content {
+    fn from(text: String) -> Content {
+        Content::Text(text)
+    }
+}
+
+impl From<Vec<ContentPart>> for Content {
+    fn from(parts: Vec<ContentPart>) -> Content {
+        Content::Parts(parts)
+    }
+}
+
+/// One part of multi-part content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContentPart {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image by URL or `data:` URL.
+    ImageUrl {
+        /// The image.
+        image_url: ImageUrl,
+    },
+    /// Audio input.
+    InputAudio {
+        /// The audio.
+        input_audio: InputAudio,
+    },
+}
+
+impl ContentPart {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> ContentPart {
+        ContentPart::Text { text: text.into() }
+    }
+
+    /// An image part from a URL (`https://…` or `data:image/png;base64,…`).
+    pub fn image_url(url: impl Into<String>) -> ContentPart {
+        ContentPart::ImageUrl {
+            image_url: ImageUrl {
+                url: url.into(),
+                detail: None,
+            },
+        }
+    }
+}
+
+/// An image reference for vision models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageUrl {
+    /// `https://…` or a `data:` URL.
+    pub url: String,
+    /// `low`, `high` or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Base64 audio input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputAudio {
+    /// Base64 of the audio.
+    pub data: String,
+    /// `wav`, `mp3` …
+    pub format: String,
+}
+
+/// One message of a conversation, in a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: Role,
+    /// What it says (`None` for an assistant message that only calls tools).
+    #[serde(default)]
+    pub content: Option<Content>,
+    /// An optional participant name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Tool calls an assistant message made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// The call a tool message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// Any other field of the message.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatMessage {
+    fn with(role: Role, content: Option<Content>) -> ChatMessage {
+        ChatMessage {
+            role,
+            content,
+            name: None,
+            tool_calls: None,
+            tool_call_id: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// A system message.
+    pub fn system(content: impl Into<Content>) -> ChatMessage {
+        ChatMessage::with(Role::System, Some(content.into()))
+    }
+
+    /// A user message (text, or parts for vision).
+    pub fn user(content: impl Into<Content>) -> ChatMessage {
+        ChatMessage::with(Role::User, Some(content.into()))
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<Content>) -> ChatMessage {
+        ChatMessage::with(Role::Assistant, Some(content.into()))
+    }
+
+    /// An assistant message that called tools.
+    pub fn assistant_tool_calls(tool_calls: Vec<ToolCall>) -> ChatMessage {
+        let mut message = ChatMessage::with(Role::Assistant, None);
+        message.tool_calls = Some(tool_calls);
+        message
+    }
+
+    /// A tool's result for the call `tool_call_id`.
+    pub fn tool(tool_call_id: impl Into<String>, content: impl Into<Content>) -> ChatMessage {
+        let mut message = ChatMessage::with(Role::Tool, Some(content.into()));
+        message.tool_call_id = Some(tool_call_id.into());
+        message
+    }
+
+    /// Set the participant name.
+    pub fn name(mut self, name: impl Into<String>) -> ChatMessage {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+impl From<ResponseMessage> for ChatMessage {
+    /// Put the model's answer back into the conversation (tool calls included).
+    fn from(message: ResponseMessage) -> ChatMessage {
+        ChatMessage {
+            role: message.role.unwrap_or(Role::Assistant),
+            content: message.content.map(Content::Text),
+            name: None,
+            tool_calls: message.tool_calls.filter(|calls| !calls.is_empty()),
+            tool_call_id: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `function` today.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The function.
+    pub function: FunctionDefinition,
+}
+
+impl Tool {
+    /// A function tool with a JSON-Schema for its parameters.
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Tool {
+        Tool {
+            kind: "function".to_owned(),
+            function: FunctionDefinition {
+                name: name.into(),
+                description: Some(description.into()),
+                parameters: Some(parameters),
+                strict: None,
+            },
+        }
+    }
+}
+
+/// A function's name, description and parameter schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDefinition {
+    /// The name the model calls it by.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON-Schema of the arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Strict schema adherence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// Whether and which tool the model must call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolChoice {
+    /// Never call a tool.
+    None,
+    /// The model decides.
+    Auto,
+    /// Call at least one tool.
+    Required,
+    /// Call this function.
+    Function(String),
+}
+
+impl Serialize for ToolChoice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ToolChoice::None => serializer.serialize_str("none"),
+            ToolChoice::Auto => serializer.serialize_str("auto"),
+            ToolChoice::Required => serializer.serialize_str("required"),
+            ToolChoice::Function(name) => serde_json::json!({
+                "type": "function",
+                "function": { "name": name }
+            })
+            .serialize(serializer),
+        }
+    }
+}
+
+/// A tool call the model made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call's id (quote it in the tool message).
+    #[serde(default)]
+    pub id: String,
+    /// Always `function` today.
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    /// The function and its JSON arguments.
+    pub function: FunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".to_owned()
+}
+
+/// A function call: its name and its arguments as a JSON string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function's name.
+    #[serde(default)]
+    pub name: String,
+    /// The arguments, as JSON text (parse with `serde_json::from_str`).
+    #[serde(default)]
+    pub arguments: String,
+}
+
+/// The shape the answer must take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    /// Free text.
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching a schema.
+    JsonSchema {
+        /// The schema.
+        json_schema: JsonSchema,
+    },
+}
+
+impl ResponseFormat {
+    /// JSON matching `schema`, named `name`, strictly.
+    pub fn json_schema(name: impl Into<String>, schema: Value) -> ResponseFormat {
+        ResponseFormat::JsonSchema {
+            json_schema: JsonSchema {
+                name: name.into(),
+                description: None,
+                schema: Some(schema),
+                strict: Some(true),
+            },
+        }
+    }
+}
+
+/// A named JSON-Schema for structured output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonSchema {
+    /// The schema's name.
+    pub name: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+    /// Strict adherence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+}
+
+/// One stop sequence or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One sequence.
+    One(String),
+    /// Up to four sequences.
+    Many(Vec<String>),
+}
+
+impl From<&str> for Stop {
+    fn from(text: &str) -> Stop {
+        Stop::One(text.to_owned())
+    }
+}
+
+impl From<Vec<String>> for Stop {
+    fn from(list: Vec<String>) -> Stop {
+        Stop::Many(list)
+    }
+}
+
+impl From<Vec<&str>> for Stop {
+    fn from(list: Vec<&str>) -> Stop {
+        Stop::Many(list.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// Options for streamed answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamOptions {
+    /// Send a last chunk with the usage of the whole call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
+}
+
+/// A chat request. Build with [`ChatRequest::new`] and the builder methods.
+///
+/// ```
+/// use mishika_core::chat::{ChatMessage, ChatRequest};
+/// let request = ChatRequest::new("mishikallm_proxy/gpt-4o", [ChatMessage::user("Hi")])
+///     .temperature(0.2)
+///     .max_tokens(64)
+///     .extra("metadata", serde_json::json!({"team": "search"}));
+/// assert_eq!(request.messages.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChatRequest {
+    /// `prefix/model`, e.g. `mishikallm_proxy/gpt-4o`; providers see the part after the prefix.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Cap on generated tokens (legacy name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Cap on generated tokens, reasoning included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Stop sequences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Number of choices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Seed for reproducible sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// End-user id for abuse tracking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Presence penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Frequency penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Token id → bias.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<HashMap<String, f32>>,
+    /// Return log probabilities.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
+    /// How many top log probabilities per token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    /// Tools the model may call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Tool>>,
+    /// Whether and which tool to call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
+    /// Allow several tool calls in one turn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// Shape of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<ResponseFormat>,
+    /// Set by mishika: `true` for [`chat_stream`](crate::Provider::chat_stream) calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Options for streamed answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Any other field, merged into the JSON body.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    #[serde(skip)]
+    options: RequestOptions,
+    #[serde(skip)]
+    invalid: Option<String>,
+}
+
+impl ChatRequest {
+    /// A request for `model` with these messages.
+    pub fn new(model: impl Into<String>, messages: impl IntoIterator<Item = ChatMessage>) -> Self {
+        ChatRequest {
+            model: model.into(),
+            messages: messages.into_iter().collect(),
+            ..ChatRequest::default()
+        }
+    }
+
+    /// Append a message.
+    pub fn message(mut self, message: ChatMessage) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Sampling temperature.
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.temperature = Some(temperature);
+        self
+    }
+
+    /// Nucleus sampling.
+    pub fn top_p(mut self, top_p: f32) -> Self {
+        self.top_p = Some(top_p);
+        self
+    }
+
+    /// Cap on generated tokens (legacy name).
+    pub fn max_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Cap on generated tokens, reasoning included.
+    pub fn max_completion_tokens(mut self, max_tokens: u32) -> Self {
+        self.max_completion_tokens = Some(max_tokens);
+        self
+    }
+
+    /// Stop sequence(s).
+    pub fn stop(mut self, stop: impl Into<Stop>) -> Self {
+        self.stop = Some(stop.into());
+        self
+    }
+
+    /// Number of choices.
+    pub fn n(mut self, n: u32) -> Self {
+        self.n = Some(n);
+        self
+    }
+
+    /// Sampling seed.
+    pub fn seed(mut self, seed: i64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// End-user id.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Tools the model may call.
+    pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
+        self.tools = Some(tools.into_iter().collect());
+        self
+    }
+
+    /// Whether and which tool to call.
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Shape of the answer.
+    pub fn response_format(mut self, format: ResponseFormat) -> Self {
+        self.response_format = Some(format);
+        self
+    }
+
+    /// Ask for a final usage chunk on streamed answers.
+    pub fn include_usage(mut self, include: bool) -> Self {
+        self.stream_options = Some(StreamOptions {
+            include_usage: Some(include),
+        });
+        self
+    }
+}
+
+request_options_builders!(ChatRequest);
+
+/// Token counts of a call.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    /// Sum of both.
+    #[serde(default)]
+    pub total_tokens: Option<u64>,
+    /// Breakdown of the prompt tokens (cached …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<Value>,
+    /// Breakdown of the generated tokens (reasoning …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<Value>,
+    /// Any other field (LiteLLM adds `cost` on streamed usage).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A chat answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The completion's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `chat.completion`.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The choices (one unless `n` was set).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub choices: Vec<ChatChoice>,
+    /// Token counts.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    /// Any other field the gateway sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// The answer's status and headers.
+    #[serde(skip)]
+    pub metadata: ResponseMetadata,
+}
+
+impl ChatResponse {
+    /// The first choice's text, if any.
+    pub fn content(&self) -> Option<&str> {
+        self.choices.first()?.message.content.as_deref()
+    }
+
+    /// The first choice's tool calls (empty when none).
+    pub fn tool_calls(&self) -> &[ToolCall] {
+        self.choices
+            .first()
+            .and_then(|choice| choice.message.tool_calls.as_deref())
+            .unwrap_or(&[])
+    }
+
+    /// The answer's status and headers.
+    pub fn metadata(&self) -> &ResponseMetadata {
+        &self.metadata
+    }
+}
+
+/// One choice of a chat answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatChoice {
+    /// Position among the choices.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub index: u32,
+    /// The message.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub message: ResponseMessage,
+    /// Why generation stopped (`""` decodes as `None`).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Log probabilities, when asked for.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The model's message in an answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResponseMessage {
+    /// Normally `assistant`.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// The text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Tool calls.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A refusal explanation.
+    #[serde(default)]
+    pub refusal: Option<String>,
+    /// Reasoning text, where the gateway exposes it.
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One chunk of a streamed chat answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChatChunk {
+    /// The completion's id (the same on every chunk).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `chat.completion.chunk`.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// The model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The deltas (empty on a usage-only chunk).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub choices: Vec<ChunkChoice>,
+    /// Usage, on the last chunk when `include_usage` was asked.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ChatChunk {
+    /// The first choice's text delta, if any.
+    pub fn content(&self) -> Option<&str> {
+        self.choices.first()?.delta.content.as_deref()
+    }
+}
+
+/// One choice's delta in a chunk.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChunkChoice {
+    /// Which choice this delta extends.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub index: u32,
+    /// What was added.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub delta: ChatDelta,
+    /// Set on the choice's last chunk.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Log probabilities.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// What a chunk adds to a choice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatDelta {
+    /// Set on the first chunk.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// More text.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Pieces of tool calls.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// More refusal text.
+    #[serde(default)]
+    pub refusal: Option<String>,
+    /// More reasoning text.
+    #[serde(default)]
+    pub reasoning_content: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A piece of a streamed tool call; pieces with the same `index` make one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallDelta {
+    /// Which call this piece extends.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub index: u32,
+    /// The call's id (first piece).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `function` (first piece).
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// Name (first piece) and a slice of the arguments.
+    #[serde(default)]
+    pub function: Option<FunctionCallDelta>,
+}
+
+/// A slice of a streamed function call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCallDelta {
+    /// The function's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// More argument text.
+    #[serde(default)]
+    pub arguments: Option<String>,
+}
+
+/// Folds streamed chunks into the [`ChatResponse`] a plain call would have returned:
+/// content and reasoning concatenated, tool calls assembled by index, usage kept.
+///
+/// ```
+/// use mishika_core::chat::{ChatChunk, ChatStreamAccumulator};
+/// let mut acc = ChatStreamAccumulator::default();
+/// for frame in [r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#,
+///               r#"{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}"#] {
+///     acc.push(&serde_json::from_str::<ChatChunk>(frame).unwrap());
+/// }
+/// assert_eq!(acc.finish().content(), Some("Hello"));
+/// ```
+#[derive(Debug, Default)]
+pub struct ChatStreamAccumulator {
+    response: ChatResponse,
+}
+
+impl ChatStreamAccumulator {
+    /// Fold one chunk in.
+    pub fn push(&mut self, chunk: &ChatChunk) {
+        let response = &mut self.response;
+        if response.id.is_none() {
+            response.id.clone_from(&chunk.id);
+            response.model.clone_from(&chunk.model);
+            response.created = chunk.created;
+            response.object = Some("chat.completion".to_owned());
+        }
+        if chunk.usage.is_some() {
+            response.usage.clone_from(&chunk.usage);
+        }
+        if chunk.system_fingerprint.is_some() {
+            response
+                .system_fingerprint
+                .clone_from(&chunk.system_fingerprint);
+        }
+        for delta_choice in &chunk.choices {
+            let position = match response
+                .choices
+                .iter()
+                .position(|c| c.index == delta_choice.index)
+            {
+                Some(position) => position,
+                None => {
+                    response.choices.push(ChatChoice {
+                        index: delta_choice.index,
+                        ..ChatChoice::default()
+                    });
+                    response.choices.len() - 1
+                }
+            };
+            let choice = &mut response.choices[position];
+            let delta = &delta_choice.delta;
+            if let Some(role) = &delta.role {
+                choice.message.role = Some(role.clone());
+            }
+            append(&mut choice.message.content, delta.content.as_deref());
+            append(&mut choice.message.refusal, delta.refusal.as_deref());
+            append(
+                &mut choice.message.reasoning_content,
+                delta.reasoning_content.as_deref(),
+            );
+            for piece in delta.tool_calls.iter().flatten() {
+                let calls = choice.message.tool_calls.get_or_insert_with(Vec::new);
+                let slot = piece.index as usize;
+                while calls.len() <= slot {
+                    calls.push(ToolCall {
+                        id: String::new(),
+                        kind: function_kind(),
+                        function: FunctionCall {
+                            name: String::new(),
+                            arguments: String::new(),
+                        },
+                    });
+                }
+                let call = &mut calls[slot];
+                if let Some(id) = &piece.id {
+                    call.id.clone_from(id);
+                }
+                if let Some(kind) = &piece.kind {
+                    call.kind.clone_from(kind);
+                }
+                if let Some(function) = &piece.function {
+                    if let Some(name) = &function.name {
+                        call.function.name.push_str(name);
+                    }
+                    if let Some(arguments) = &function.arguments {
+                        call.function.arguments.push_str(arguments);
+                    }
+                }
+            }
+            if delta_choice.finish_reason.is_some() {
+                choice.finish_reason.clone_from(&delta_choice.finish_reason);
+            }
+        }
+    }
+
+    /// The assembled answer.
+    pub fn finish(self) -> ChatResponse {
+        self.response
+    }
+}
+
+fn append(target: &mut Option<String>, piece: Option<&str>) {
+    if let Some(piece) = piece {
+        target.get_or_insert_with(String::new).push_str(piece);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn request_serialises_every_field_and_extra() {
+        let request = ChatRequest::new(
+            "gpt-4o",
+            [
+                ChatMessage::system("be brief"),
+                ChatMessage::user(vec![
+                    ContentPart::text("what is this?"),
+                    ContentPart::image_url("data:image/png;base64,AAAA"),
+                ]),
+                ChatMessage::assistant_tool_calls(vec![ToolCall {
+                    id: "call_1".into(),
+                    kind: "function".into(),
+                    function: FunctionCall {
+                        name: "look".into(),
+                        arguments: "{}".into(),
+                    },
+                }]),
+                ChatMessage::tool("call_1", "a cat"),
+            ],
+        )
+        .temperature(0.5)
+        .top_p(0.9)
+        .max_tokens(10)
+        .max_completion_tokens(20)
+        .stop(vec!["\n", "END"])
+        .n(2)
+        .seed(7)
+        .user("u1")
+        .tools([Tool::function("look", "Look", json!({"type": "object"}))])
+        .tool_choice(ToolChoice::Function("look".into()))
+        .response_format(ResponseFormat::json_schema(
+            "answer",
+            json!({"type":"object"}),
+        ))
+        .include_usage(true)
+        .extra("metadata", json!({"tag": 1}))
+        .api_key("sk-never-serialised");
+        let value: Value = serde_json::from_slice(&serde_json::to_vec(&request).unwrap()).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "model": "gpt-4o",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+                    ]},
+                    {"role": "assistant", "content": null, "tool_calls": [
+                        {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+                    ]},
+                    {"role": "tool", "content": "a cat", "tool_call_id": "call_1"}
+                ],
+                "temperature": 0.5,
+                "top_p": 0.9,
+                "max_tokens": 10,
+                "max_completion_tokens": 20,
+                "stop": ["\n", "END"],
+                "n": 2,
+                "seed": 7,
+                "user": "u1",
+                "tools": [{"type": "function", "function": {"name": "look", "description": "Look", "parameters": {"type": "object"}}}],
+                "tool_choice": {"type": "function", "function": {"name": "look"}},
+                "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}},
+                "stream_options": {"include_usage": true},
+                "metadata": {"tag": 1}
+            })
+        );
+        assert!(!format!("{request:?}").contains("sk-never"));
+    }
+
+    #[test]
+    fn response_decodes_leniently() {
+        let body = r#"{
+            "id": "x", "object": null, "created": 1, "model": "m",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "hi", "tool_calls": null, "audio": null}, "finish_reason": ""},
+                {"index": 1, "message": {"role": "critic", "content": null}, "finish_reason": "eos_token"}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cost": 0.5},
+            "service_tier": "default"
+        }"#;
+        let response: ChatResponse = serde_json::from_str(body).unwrap();
+        assert_eq!(response.content(), Some("hi"));
+        assert_eq!(response.object, None);
+        assert_eq!(response.choices[0].finish_reason, None);
+        assert_eq!(response.choices[0].message.extra["audio"], Value::Null);
+        assert_eq!(
+            response.choices[1].message.role,
+            Some(Role::Other("critic".into()))
+        );
+        assert_eq!(
+            response.choices[1].finish_reason,
+            Some(FinishReason::Other("eos_token".into()))
+        );
+        assert_eq!(response.extra["service_tier"], json!("default"));
+        let usage = response.usage.unwrap();
+        assert_eq!(usage.total_tokens, Some(3));
+        assert_eq!(usage.extra["cost"], json!(0.5));
+
+        let sparse: ChatResponse = serde_json::from_str(r#"{"choices": null}"#).unwrap();
+        assert!(sparse.choices.is_empty());
+        let sparse: ChatResponse = serde_json::from_str(r#"{"choices": [{}]}"#).unwrap();
+        assert_eq!(sparse.choices[0].message, ResponseMessage::default());
+    }
+
+    #[test]
+    fn accumulator_assembles_tool_calls() {
+        let frames = [
+            r#"{"id":"c1","model":"m","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"loc"}}]}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"ation\":\"Paris\"}"}}]}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+            r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+        ];
+        let mut acc = ChatStreamAccumulator::default();
+        for frame in frames {
+            acc.push(&serde_json::from_str(frame).unwrap());
+        }
+        let response = acc.finish();
+        assert_eq!(response.id.as_deref(), Some("c1"));
+        let call = &response.tool_calls()[0];
+        assert_eq!(call.id, "call_a");
+        assert_eq!(call.function.name, "get_weather");
+        assert_eq!(call.function.arguments, r#"{"location":"Paris"}"#);
+        assert_eq!(
+            response.choices[0].finish_reason,
+            Some(FinishReason::ToolCalls)
+        );
+        assert_eq!(response.usage.unwrap().total_tokens, Some(7));
+    }
+}

@@ -1,0 +1,390 @@
+//! The [`Provider`] trait (one async method per endpoint) and the [`Call`] a provider is
+//! handed: resolved settings plus the transport, with helpers to build and read requests.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::error::{Error, MAX_ERROR_BODY, Result, truncated_text};
+use crate::options::{CallPolicy, ResponseMetadata};
+use crate::secret::ApiKey;
+use crate::stream::SseStream;
+use crate::transport::{Body, Transport};
+
+/// A streamed chat answer: typed chunks, then the end (or an `Err` item, after which
+/// the stream ends). Dropping it closes the connection.
+pub type ChatStream = SseStream<ChatChunk>;
+
+/// Names of the environment variables a provider falls back to (lowest precedence).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProviderEnv {
+    /// Variable holding the base URL, e.g. `MISHIKALLM_PROXY_API_BASE`.
+    pub api_base: Option<&'static str>,
+    /// Variable holding the API key, e.g. `MISHIKALLM_PROXY_API_KEY`.
+    pub api_key: Option<&'static str>,
+}
+
+/// A backend: translates typed requests into HTTP and HTTP answers into typed responses.
+///
+/// Providers do translation only; all I/O goes through [`Call::send`]. Every endpoint has a
+/// default that returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported), so a
+/// provider implements just what its backend offers.
+#[async_trait]
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// The provider's name, used in errors (usually its routing prefix).
+    fn name(&self) -> &str;
+
+    /// Environment variables for base URL and key, consulted when neither the request nor
+    /// the client sets them.
+    fn env(&self) -> ProviderEnv {
+        ProviderEnv::default()
+    }
+
+    /// `POST /chat/completions`.
+    async fn chat(&self, call: &Call, request: ChatRequest) -> Result<ChatResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "chat"))
+    }
+
+    /// `POST /chat/completions` with `stream: true`.
+    async fn chat_stream(&self, call: &Call, request: ChatRequest) -> Result<ChatStream> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "chat_stream"))
+    }
+}
+
+/// Limits on what a response may make mishika hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest JSON (or other buffered) response body, in bytes. Default 64 MiB.
+    pub max_response_bytes: usize,
+    /// Longest single SSE line, in bytes. Default 1 MiB.
+    pub max_sse_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_response_bytes: 64 * 1024 * 1024,
+            max_sse_line: crate::sse::DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// Everything one call needs besides the request: the transport and the settings resolved
+/// for it (request > client > environment).
+#[derive(Clone)]
+pub struct Call {
+    transport: Arc<dyn Transport>,
+    provider: Arc<str>,
+    api_base: Option<String>,
+    api_key: Option<ApiKey>,
+    headers: HeaderMap,
+    policy: CallPolicy,
+    limits: Limits,
+    env: ProviderEnv,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("provider", &self.provider)
+            .field("api_base", &self.api_base)
+            .field("api_key", &self.api_key)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// A call over `transport` for the provider named `provider`.
+    pub fn new(transport: Arc<dyn Transport>, provider: impl Into<Arc<str>>) -> Call {
+        Call {
+            transport,
+            provider: provider.into(),
+            api_base: None,
+            api_key: None,
+            headers: HeaderMap::new(),
+            policy: CallPolicy::default(),
+            limits: Limits::default(),
+            env: ProviderEnv::default(),
+        }
+    }
+
+    /// Set the resolved base URL.
+    pub fn with_api_base(mut self, api_base: Option<String>) -> Call {
+        self.api_base = api_base;
+        self
+    }
+
+    /// Set the resolved key (`None`: no `Authorization` header).
+    pub fn with_api_key(mut self, api_key: Option<ApiKey>) -> Call {
+        self.api_key = api_key;
+        self
+    }
+
+    /// Set the extra headers sent on every request of this call.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Call {
+        self.headers = headers;
+        self
+    }
+
+    /// Set the per-request policy (travels in each request's extensions).
+    pub fn with_policy(mut self, policy: CallPolicy) -> Call {
+        self.policy = policy;
+        self
+    }
+
+    /// Set the memory limits.
+    pub fn with_limits(mut self, limits: Limits) -> Call {
+        self.limits = limits;
+        self
+    }
+
+    /// Record which environment variables were consulted (for error messages).
+    pub fn with_env(mut self, env: ProviderEnv) -> Call {
+        self.env = env;
+        self
+    }
+
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The resolved base URL, if any.
+    pub fn api_base(&self) -> Option<&str> {
+        self.api_base.as_deref()
+    }
+
+    /// The resolved key, if any.
+    pub fn api_key(&self) -> Option<&ApiKey> {
+        self.api_key.as_ref()
+    }
+
+    /// The per-request policy (deadlines, retries).
+    pub fn policy(&self) -> CallPolicy {
+        self.policy
+    }
+
+    /// The memory limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// `{base}/v1/{path}` for any of the base forms `http://h:4000`, `…/`, `…/v1`, `…/v1/`.
+    ///
+    /// Fails with a `Config` error naming every way to set the base URL when none is set.
+    pub fn url(&self, path: &str) -> Result<String> {
+        let base = self
+            .api_base
+            .as_deref()
+            .ok_or_else(|| self.missing_base())?;
+        join_url(base, path)
+    }
+
+    fn missing_base(&self) -> Error {
+        let env = match self.env.api_base {
+            Some(variable) => format!(", or the environment variable {variable}"),
+            None => String::new(),
+        };
+        Error::config(format!(
+            "no API base URL for provider `{}`: set it on the request (`.api_base(..)`), \
+             on the client (`Client::builder().api_base(..)`) or process-wide \
+             (`mishika::set_api_base(..)`){env}",
+            self.provider
+        ))
+        .with_provider(self.provider.to_string())
+    }
+
+    /// A request to `{base}/v1/{path}` with the key, headers and policy of this call.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<http::Request<Bytes>> {
+        let url = self.url(path)?;
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = url.parse().map_err(|e| {
+            Error::config(format!("invalid API base URL, giving `{url}`")).with_source(e)
+        })?;
+        let headers = request.headers_mut();
+        if let Some(content_type) = content_type {
+            let value = HeaderValue::from_str(content_type)
+                .map_err(|e| Error::config("invalid content type").with_source(e))?;
+            headers.insert(CONTENT_TYPE, value);
+        }
+        if let Some(key) = &self.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                .map_err(|_| Error::config("the API key is not a valid header value"))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        request.extensions_mut().insert(self.policy);
+        Ok(request)
+    }
+
+    /// A `POST` of `body` as JSON, serialised once straight to `Bytes`.
+    pub fn json_request<T: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<http::Request<Bytes>> {
+        let json = serde_json::to_vec(body)
+            .map_err(|e| Error::config("request could not be serialised").with_source(e))?;
+        let mut request = self.request(
+            Method::POST,
+            path,
+            Some("application/json"),
+            Bytes::from(json),
+        )?;
+        request
+            .headers_mut()
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static("application/json"));
+        Ok(request)
+    }
+
+    /// Send through the transport; transport failures become `Connection`/`Timeout` errors.
+    pub async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>> {
+        self.transport
+            .send(request)
+            .await
+            .map_err(|e| e.into_error().with_provider(self.provider.to_string()))
+    }
+
+    /// Send and return the response if its status is a success; otherwise the mapped error
+    /// with the server's body. The body of a success is not read.
+    pub async fn send_checked(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>> {
+        let response = self.send(request).await?;
+        check_status(response).await
+    }
+
+    /// Send, check the status, and decode the JSON body into `T` (with its metadata).
+    pub async fn send_json<T: DeserializeOwned + WithMetadata>(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<T> {
+        let response = self.send_checked(request).await?;
+        read_json(response, self.limits.max_response_bytes).await
+    }
+
+    /// Send, check the status, and return the body as a typed SSE stream.
+    pub async fn send_sse<T: crate::stream::StreamFrame>(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<SseStream<T>> {
+        let response = self.send_checked(request).await?;
+        let (parts, body) = response.into_parts();
+        Ok(SseStream::new(
+            body,
+            ResponseMetadata::new(parts.status, parts.headers),
+            self.limits.max_sse_line,
+        ))
+    }
+}
+
+/// Join a base URL and an endpoint path as `{base}/v1/{path}`.
+pub fn join_url(base: &str, path: &str) -> Result<String> {
+    let trimmed = base.trim();
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(Error::config(format!(
+            "API base URL must start with http:// or https://, got `{trimmed}`"
+        )));
+    }
+    let mut root = trimmed.trim_end_matches('/');
+    if let Some(stripped) = root.strip_suffix("/v1") {
+        root = stripped;
+    }
+    let path = path.trim_start_matches('/');
+    Ok(format!("{root}/v1/{path}"))
+}
+
+/// Response types that carry the status and headers of their answer.
+pub trait WithMetadata {
+    /// Store the answer's metadata.
+    fn set_metadata(&mut self, metadata: ResponseMetadata);
+}
+
+impl WithMetadata for ChatResponse {
+    fn set_metadata(&mut self, metadata: ResponseMetadata) {
+        self.metadata = metadata;
+    }
+}
+
+/// Pass a success through; turn any other status into its [`Error`], reading at most
+/// [`MAX_ERROR_BODY`] × 8 bytes of the error body.
+pub async fn check_status(response: http::Response<Body>) -> Result<http::Response<Body>> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = read_prefix(body, MAX_ERROR_BODY * 8).await;
+    Err(Error::from_response(parts.status, &parts.headers, &bytes))
+}
+
+/// Up to `limit` bytes of a body; a body that breaks yields what arrived.
+async fn read_prefix(mut body: Body, limit: usize) -> Bytes {
+    let mut buffer = Vec::new();
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+        let room = limit.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buffer.len() >= limit {
+            break;
+        }
+    }
+    Bytes::from(buffer)
+}
+
+/// Read a success body (at most `limit` bytes) and decode it as JSON into `T`.
+pub async fn read_json<T: DeserializeOwned + WithMetadata>(
+    response: http::Response<Body>,
+    limit: usize,
+) -> Result<T> {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect(limit).await?;
+    let mut value: T = decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?;
+    value.set_metadata(ResponseMetadata::new(parts.status, parts.headers));
+    Ok(value)
+}
+
+/// Decode a JSON body, with an error that shows what arrived instead.
+pub fn decode_json<T: DeserializeOwned>(
+    bytes: &[u8],
+    content_type: Option<&HeaderValue>,
+) -> Result<T> {
+    if bytes.is_empty() {
+        return Err(Error::decode("the response body is empty, expected JSON"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let content_type = content_type
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type");
+        Error::decode(format!(
+            "response is not the expected JSON ({content_type}): {e}; body: {}",
+            truncated_text(bytes, 256)
+        ))
+        .with_source(e)
+    })
+}

@@ -1,0 +1,128 @@
+//! Deadlines: the whole-request deadline around a call, and the stream-idle deadline as a
+//! [`Transport`] decorator that watches every response body.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_core::Stream;
+use mishika_core::{
+    Body, CallPolicy, Error, TimeoutPhase, Transport, TransportError, TransportErrorKind,
+};
+use tokio::time::{Instant, Sleep};
+
+/// Run `future` under `deadline`, failing with a `Timeout` error of the request phase.
+pub(crate) async fn with_deadline<T>(
+    deadline: Option<Duration>,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match deadline {
+        Some(limit) => tokio::time::timeout(limit, future)
+            .await
+            .unwrap_or_else(|_| Err(Error::timeout(TimeoutPhase::Request, limit))),
+        None => future.await,
+    }
+}
+
+/// Wraps a transport so that every response body fails with an idle timeout when no bytes
+/// arrive for the request's `stream_idle_timeout`.
+#[derive(Debug)]
+pub struct IdleTimeoutTransport {
+    inner: Arc<dyn Transport>,
+}
+
+impl IdleTimeoutTransport {
+    /// Watch the bodies of `inner`'s responses.
+    pub fn new(inner: Arc<dyn Transport>) -> IdleTimeoutTransport {
+        IdleTimeoutTransport { inner }
+    }
+}
+
+#[async_trait]
+impl Transport for IdleTimeoutTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let idle = request
+            .extensions()
+            .get::<CallPolicy>()
+            .and_then(|policy| policy.stream_idle_timeout);
+        let response = self.inner.send(request).await?;
+        Ok(match idle {
+            Some(idle) => response.map(|body| Body::from_stream(IdleBody::new(body, idle))),
+            None => response,
+        })
+    }
+}
+
+/// A body that ends with an `IdleTimeout` error after `idle` without a chunk.
+struct IdleBody {
+    inner: Body,
+    idle: Duration,
+    deadline: Instant,
+    sleep: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl fmt::Debug for IdleBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleBody")
+            .field("idle", &self.idle)
+            .finish()
+    }
+}
+
+impl IdleBody {
+    fn new(inner: Body, idle: Duration) -> IdleBody {
+        let deadline = Instant::now() + idle;
+        IdleBody {
+            inner,
+            idle,
+            deadline,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            done: false,
+        }
+    }
+}
+
+impl Stream for IdleBody {
+    type Item = Result<Bytes, TransportError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_next(cx) {
+            Poll::Ready(item) => {
+                // Moving a plain Instant per chunk is cheap; the timer is only re-armed
+                // when the body actually waits.
+                this.deadline = Instant::now() + this.idle;
+                this.done = item.is_none();
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                if this.sleep.deadline() != this.deadline {
+                    let deadline = this.deadline;
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(()) => {
+                        this.done = true;
+                        Poll::Ready(Some(Err(TransportError::new(
+                            TransportErrorKind::IdleTimeout,
+                            format!("no data arrived for {:?}", this.idle),
+                        ))))
+                    }
+                }
+            }
+        }
+    }
+}
