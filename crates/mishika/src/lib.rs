@@ -64,3 +64,8 @@ pub async fn completion(request: ChatRequest) -> Result<ChatResponse> {
 pub async fn completion_stream(request: ChatRequest) -> Result<ChatStream> {
     Client::global()?.chat_stream(request).await
 }
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

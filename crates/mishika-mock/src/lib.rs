@@ -1,0 +1,76 @@
+//! `MockGateway`: an in-process, OpenAI-compatible LLM gateway on loopback,
+//! shaped like the MishikaLLM Proxy (LiteLLM's proxy), for tests, examples and
+//! the zero-setup quickstart.
+//!
+//! It serves HTTP/1.1 on `127.0.0.1` from the current tokio runtime and
+//! answers, with and without the `/v1` prefix:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/chat/completions` | echoes the last user message (JSON or SSE); calls the first tool when that message says "weather" |
+//! | `POST /v1/completions` | echoes each prompt (JSON or SSE) |
+//! | `POST /v1/embeddings` | deterministic vectors, float or base64 |
+//! | `POST /v1/images/generations` | URLs to (or base64 of) a 1×1 PNG, served at `GET /files/image-<i>.png` |
+//! | `POST /v1/audio/speech` | deterministic audio bytes, streamed |
+//! | `POST /v1/audio/transcriptions` | `mock transcript of <filename> (<len> bytes)` in every format |
+//! | `POST /v1/rerank`, `/v2/rerank` | word-overlap scores, Cohere shape |
+//! | `GET /v1/models` | the configured model ids |
+//! | `GET /health`, `/health/liveliness` | `"I'm alive!"` |
+//!
+//! With [`MockGatewayBuilder::api_key`], every known route except the health
+//! checks and the image files requires `Authorization: Bearer <key>`; the order
+//! is FastAPI's: unknown path → 404, wrong method → 405, then the key → 401,
+//! then the body (malformed JSON or missing `model` → 400). Bodies over 64 MiB
+//! get 413.
+//!
+//! Token counts everywhere are whitespace-separated words. Every request is
+//! recorded ([`MockGateway::requests`]); any answer can be replaced by a
+//! [`ScriptedResponse`] (errors, delays, abrupt drops, streams held open).
+//! Errors use LiteLLM's envelope
+//! `{"error":{"message":..,"type":..,"param":..,"code":".."}}`; unknown routes
+//! get FastAPI's `404 {"detail":"Not Found"}`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! use mishika_mock::MockGateway;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let gateway = MockGateway::start().await?;
+//!
+//! // Any HTTP client works; here, a raw HTTP/1.1 request.
+//! let body = r#"{"model":"mock-chat","messages":[{"role":"user","content":"Hello world"}]}"#;
+//! let mut tcp = tokio::net::TcpStream::connect(gateway.addr()).await?;
+//! tcp.write_all(format!(
+//!     "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\nconnection: close\r\n\
+//!      content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+//!     body.len()
+//! ).as_bytes()).await?;
+//! let mut answer = String::new();
+//! tcp.read_to_string(&mut answer).await?;
+//!
+//! assert!(answer.starts_with("HTTP/1.1 200"));
+//! assert!(answer.contains(r#""content":"Hello world""#));
+//! assert_eq!(gateway.requests()[0].json().unwrap()["model"], "mock-chat");
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+mod gateway;
+mod multipart;
+mod record;
+mod routes;
+mod script;
+mod server;
+
+pub use gateway::{DEFAULT_MODELS, MockGateway, MockGatewayBuilder};
+pub use multipart::MultipartField;
+pub use record::RecordedRequest;
+pub use routes::embeddings::mock_embedding;
+pub use routes::images::PNG_1X1;
+pub use routes::rerank::mock_rerank_score;
+pub use script::ScriptedResponse;
+
+/// Request bodies larger than this many bytes are refused with `413`.
+pub const MAX_REQUEST_BODY_BYTES: usize = server::MAX_BODY_BYTES;

@@ -1,0 +1,74 @@
+//! The `mishika-mock-gateway` binary: one readiness line, serves, exits on SIGTERM.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+/// Kills the child if the test fails before it exits on its own.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[tokio::test]
+async fn binary_prints_its_address_and_serves() {
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+            .args(["--port", "0", "--api-key", "sk-bin"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // The readiness line is the wait: the port is bound before it is printed.
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let addr: SocketAddr = base.parse().unwrap();
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+
+    let denied = common::post_json(addr, "/v1/models", &[], &json!({})).await;
+    assert_eq!(denied.status, 405);
+    let response = common::send(
+        addr,
+        "GET",
+        "/v1/models",
+        &[("authorization", "Bearer sk-bin")],
+        b"",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["data"][0]["id"], "mock-chat");
+
+    #[cfg(unix)]
+    {
+        let status = Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(child.0.wait().unwrap().success());
+    }
+    #[cfg(not(unix))]
+    {
+        child.0.kill().unwrap();
+        let _ = child.0.wait();
+    }
+}

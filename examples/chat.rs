@@ -1,0 +1,19 @@
+//! Chat: `cargo run --example chat -- <model> <prompt>` prints the reply's content.
+
+mod support;
+
+use mishika::{ChatMessage, ChatRequest};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (client, gateway) = support::client().await?;
+    let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
+    let prompt = support::arg(2, "What is the capital of France?");
+    eprintln!("gateway: {}", gateway.label);
+
+    let response = client
+        .chat(ChatRequest::new(model, [ChatMessage::user(prompt)]))
+        .await?;
+    println!("{}", response.content().unwrap_or("(no text)"));
+    Ok(())
+}

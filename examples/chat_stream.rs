@@ -1,0 +1,27 @@
+//! Streamed chat: `cargo run --example chat_stream -- <model> <prompt>` prints the deltas
+//! as they arrive.
+
+mod support;
+
+use std::io::Write;
+
+use futures_util::StreamExt;
+use mishika::{ChatMessage, ChatRequest};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (client, gateway) = support::client().await?;
+    let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
+    let prompt = support::arg(2, "Write a haiku about Rust.");
+    eprintln!("gateway: {}", gateway.label);
+
+    let mut stream = client
+        .chat_stream(ChatRequest::new(model, [ChatMessage::user(prompt)]))
+        .await?;
+    while let Some(chunk) = stream.next().await {
+        print!("{}", chunk?.content().unwrap_or_default());
+        std::io::stdout().flush()?;
+    }
+    println!();
+    Ok(())
+}
