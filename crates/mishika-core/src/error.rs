@@ -59,6 +59,8 @@ pub enum ErrorKind {
     UnknownProvider,
     /// The provider does not offer this endpoint.
     Unsupported,
+    /// Local file I/O failed (reading an audio file, writing an image or audio output).
+    Io,
 }
 
 impl ErrorKind {
@@ -103,6 +105,7 @@ impl ErrorKind {
             ErrorKind::Config => "ConfigError",
             ErrorKind::UnknownProvider => "UnknownProviderError",
             ErrorKind::Unsupported => "UnsupportedError",
+            ErrorKind::Io => "IoError",
         }
     }
 }
@@ -194,6 +197,15 @@ impl Error {
     /// A stream error.
     pub fn stream(message: impl Into<String>) -> Error {
         Error::new(ErrorKind::Stream, message)
+    }
+
+    /// Local file I/O failed on `path`.
+    pub fn io(action: &str, path: &std::path::Path, source: std::io::Error) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            format!("could not {action} {}", path.display()),
+        )
+        .with_source(source)
     }
 
     /// A client-side deadline fired.

@@ -11,9 +11,15 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::audio::{SpeechRequest, SpeechResponse, TranscriptionRequest, TranscriptionResponse};
 use crate::chat::{ChatChunk, ChatRequest, ChatResponse};
+use crate::completions::{CompletionChunk, CompletionRequest, CompletionResponse};
+use crate::embeddings::{EmbeddingRequest, EmbeddingResponse};
 use crate::error::{Error, MAX_ERROR_BODY, Result, truncated_text};
+use crate::images::{ImageRequest, ImageResponse};
+use crate::models::ModelList;
 use crate::options::{CallPolicy, ResponseMetadata};
+use crate::rerank::{RerankRequest, RerankResponse};
 use crate::secret::ApiKey;
 use crate::stream::SseStream;
 use crate::transport::{Body, Transport};
@@ -21,6 +27,9 @@ use crate::transport::{Body, Transport};
 /// A streamed chat answer: typed chunks, then the end (or an `Err` item, after which
 /// the stream ends). Dropping it closes the connection.
 pub type ChatStream = SseStream<ChatChunk>;
+
+/// A streamed text completion.
+pub type CompletionStream = SseStream<CompletionChunk>;
 
 /// Names of the environment variables a provider falls back to (lowest precedence).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +66,66 @@ pub trait Provider: Send + Sync + fmt::Debug {
     async fn chat_stream(&self, call: &Call, request: ChatRequest) -> Result<ChatStream> {
         let _ = (call, request);
         Err(Error::unsupported(self.name(), "chat_stream"))
+    }
+
+    /// `POST /completions` (legacy text completion).
+    async fn completion(
+        &self,
+        call: &Call,
+        request: CompletionRequest,
+    ) -> Result<CompletionResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "completion"))
+    }
+
+    /// `POST /completions` with `stream: true`.
+    async fn completion_stream(
+        &self,
+        call: &Call,
+        request: CompletionRequest,
+    ) -> Result<CompletionStream> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "completion_stream"))
+    }
+
+    /// `POST /embeddings`.
+    async fn embedding(&self, call: &Call, request: EmbeddingRequest) -> Result<EmbeddingResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "embedding"))
+    }
+
+    /// `POST /images/generations`.
+    async fn image_generation(&self, call: &Call, request: ImageRequest) -> Result<ImageResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "image_generation"))
+    }
+
+    /// `POST /audio/speech`.
+    async fn speech(&self, call: &Call, request: SpeechRequest) -> Result<SpeechResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "speech"))
+    }
+
+    /// `POST /audio/transcriptions`.
+    async fn transcription(
+        &self,
+        call: &Call,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "transcription"))
+    }
+
+    /// `POST /rerank`.
+    async fn rerank(&self, call: &Call, request: RerankRequest) -> Result<RerankResponse> {
+        let _ = (call, request);
+        Err(Error::unsupported(self.name(), "rerank"))
+    }
+
+    /// `GET /models`.
+    async fn list_models(&self, call: &Call) -> Result<ModelList> {
+        let _ = call;
+        Err(Error::unsupported(self.name(), "list_models"))
     }
 }
 
@@ -327,11 +396,25 @@ pub trait WithMetadata {
     fn set_metadata(&mut self, metadata: ResponseMetadata);
 }
 
-impl WithMetadata for ChatResponse {
-    fn set_metadata(&mut self, metadata: ResponseMetadata) {
-        self.metadata = metadata;
-    }
+macro_rules! with_metadata {
+    ($($type:ty),*) => {
+        $(impl WithMetadata for $type {
+            fn set_metadata(&mut self, metadata: ResponseMetadata) {
+                self.metadata = metadata;
+            }
+        })*
+    };
 }
+
+with_metadata!(
+    ChatResponse,
+    CompletionResponse,
+    EmbeddingResponse,
+    ImageResponse,
+    TranscriptionResponse,
+    RerankResponse,
+    ModelList
+);
 
 /// Pass a success through; turn any other status into its [`Error`], reading at most
 /// [`MAX_ERROR_BODY`] × 8 bytes of the error body.

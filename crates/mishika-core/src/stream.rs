@@ -30,6 +30,12 @@ impl StreamFrame for crate::chat::ChatChunk {
     }
 }
 
+impl StreamFrame for crate::completions::CompletionChunk {
+    fn is_error_frame(&self) -> bool {
+        self.extra.contains_key("error")
+    }
+}
+
 /// A typed stream of frames from a server-sent-events body.
 pub struct SseStream<T> {
     body: Body,

@@ -116,3 +116,17 @@ where
     }
     deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
 }
+
+/// Builder setters for `Option` fields: `name(value)` sets `Some(value.into())`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, value: $ty) -> Self {
+                self.$name = Some(value.into());
+                self
+            }
+        )*
+    };
+}
+pub(crate) use setters;

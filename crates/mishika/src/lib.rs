@@ -40,29 +40,67 @@ pub use client::{
 pub use router::Router;
 pub use timeout::IdleTimeoutTransport;
 
+pub use mishika_core::audio::{TranscriptionSegment, TranscriptionWord};
 pub use mishika_core::chat::{
     ChatChoice, ChatDelta, ChunkChoice, FunctionCall, FunctionCallDelta, FunctionDefinition,
     ImageUrl, JsonSchema, ResponseMessage, Stop, StreamOptions, ToolCallDelta,
 };
+pub use mishika_core::completions::CompletionChoice;
+pub use mishika_core::embeddings::EmbeddingUsage;
+pub use mishika_core::images::ImageUsage;
+pub use mishika_core::rerank::{RerankMeta, RerankedDocument};
 pub use mishika_core::{
-    ApiKey, Body, Call, CallPolicy, ChatChunk, ChatMessage, ChatRequest, ChatResponse, ChatStream,
-    ChatStreamAccumulator, Content, ContentPart, Error, ErrorKind, FinishReason, Limits, Provider,
-    ProviderEnv, RequestOptions, ResponseFormat, ResponseMetadata, Result, Role, TimeoutPhase,
-    Tool, ToolCall, ToolChoice, Transport, TransportError, TransportErrorKind, Usage,
+    ApiKey, AudioFile, Body, Call, CallPolicy, ChatChunk, ChatMessage, ChatRequest, ChatResponse,
+    ChatStream, ChatStreamAccumulator, CompletionChunk, CompletionRequest, CompletionResponse,
+    CompletionStream, Content, ContentPart, Embedding, EmbeddingInput, EmbeddingRequest,
+    EmbeddingResponse, EncodingFormat, Error, ErrorKind, FinishReason, Image, ImageRequest,
+    ImageResponse, Limits, Model, ModelList, Prompt, Provider, ProviderEnv, RequestOptions,
+    RerankDocument, RerankRequest, RerankResponse, RerankResult, ResponseFormat, ResponseMetadata,
+    Result, Role, SpeechRequest, SpeechResponse, TimeoutPhase, TimestampGranularity, Tool,
+    ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,
+    Transport, TransportError, TransportErrorKind, Usage,
 };
 pub use mishika_http::HttpTransport;
 
 /// The core crate, for provider and transport authors.
 pub use mishika_core as core;
 
-/// Chat through the process-wide client ([`Client::global`]).
-pub async fn completion(request: ChatRequest) -> Result<ChatResponse> {
-    Client::global()?.chat(request).await
+/// Free functions on the process-wide client ([`Client::global`]).
+macro_rules! free_functions {
+    ($($(#[$doc:meta])* $name:ident => $method:ident($request:ty) -> $response:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub async fn $name(request: $request) -> Result<$response> {
+                Client::global()?.$method(request).await
+            }
+        )*
+    };
 }
 
-/// Streamed chat through the process-wide client ([`Client::global`]).
-pub async fn completion_stream(request: ChatRequest) -> Result<ChatStream> {
-    Client::global()?.chat_stream(request).await
+free_functions! {
+    /// Chat (`POST /v1/chat/completions`) through the process-wide client.
+    completion => chat(ChatRequest) -> ChatResponse;
+    /// Streamed chat through the process-wide client.
+    completion_stream => chat_stream(ChatRequest) -> ChatStream;
+    /// Legacy text completion (`POST /v1/completions`) through the process-wide client.
+    text_completion => text_completion(CompletionRequest) -> CompletionResponse;
+    /// Streamed legacy text completion through the process-wide client.
+    text_completion_stream => text_completion_stream(CompletionRequest) -> CompletionStream;
+    /// Embeddings (`POST /v1/embeddings`) through the process-wide client.
+    embedding => embedding(EmbeddingRequest) -> EmbeddingResponse;
+    /// Image generation (`POST /v1/images/generations`) through the process-wide client.
+    image_generation => image_generation(ImageRequest) -> ImageResponse;
+    /// Text to speech (`POST /v1/audio/speech`) through the process-wide client.
+    speech => speech(SpeechRequest) -> SpeechResponse;
+    /// Transcription (`POST /v1/audio/transcriptions`) through the process-wide client.
+    transcription => transcription(TranscriptionRequest) -> TranscriptionResponse;
+    /// Rerank (`POST /v1/rerank`) through the process-wide client.
+    rerank => rerank(RerankRequest) -> RerankResponse;
+}
+
+/// The models the proxy serves (`GET /v1/models`), through the process-wide client.
+pub async fn list_models() -> Result<ModelList> {
+    Client::global()?.list_models(proxy::PREFIX).await
 }
 
 /// The README's examples, compiled as doc tests so they cannot rot.

@@ -4,9 +4,14 @@
 //! answer → typed response. Settings, retries and timeouts are the client's.
 
 use async_trait::async_trait;
-use http::HeaderValue;
 use http::header::ACCEPT;
-use mishika_core::{Call, ChatRequest, ChatResponse, ChatStream, Provider, ProviderEnv, Result};
+use http::{HeaderValue, Method};
+use mishika_core::{
+    Call, ChatRequest, ChatResponse, ChatStream, CompletionRequest, CompletionResponse,
+    CompletionStream, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse, ModelList,
+    Provider, ProviderEnv, RerankRequest, RerankResponse, ResponseMetadata, Result, SpeechRequest,
+    SpeechResponse, TranscriptionRequest, TranscriptionResponse,
+};
 
 /// The routing prefix of the proxy: `mishikallm_proxy/<model>`.
 pub const PREFIX: &str = "mishikallm_proxy";
@@ -40,9 +45,89 @@ impl Provider for MishikallmProxy {
 
     async fn chat_stream(&self, call: &Call, mut request: ChatRequest) -> Result<ChatStream> {
         request.stream = Some(true);
-        let mut http = call.json_request("chat/completions", &request)?;
-        http.headers_mut()
-            .insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        let http = accept(
+            call.json_request("chat/completions", &request)?,
+            "text/event-stream",
+        );
         call.send_sse(http).await
     }
+
+    async fn completion(
+        &self,
+        call: &Call,
+        mut request: CompletionRequest,
+    ) -> Result<CompletionResponse> {
+        request.stream = None;
+        call.send_json(call.json_request("completions", &request)?)
+            .await
+    }
+
+    async fn completion_stream(
+        &self,
+        call: &Call,
+        mut request: CompletionRequest,
+    ) -> Result<CompletionStream> {
+        request.stream = Some(true);
+        let http = accept(
+            call.json_request("completions", &request)?,
+            "text/event-stream",
+        );
+        call.send_sse(http).await
+    }
+
+    async fn embedding(&self, call: &Call, request: EmbeddingRequest) -> Result<EmbeddingResponse> {
+        call.send_json(call.json_request("embeddings", &request)?)
+            .await
+    }
+
+    async fn image_generation(&self, call: &Call, request: ImageRequest) -> Result<ImageResponse> {
+        call.send_json(call.json_request("images/generations", &request)?)
+            .await
+    }
+
+    async fn speech(&self, call: &Call, request: SpeechRequest) -> Result<SpeechResponse> {
+        let http = accept(call.json_request("audio/speech", &request)?, "*/*");
+        let (parts, body) = call.send_checked(http).await?.into_parts();
+        Ok(SpeechResponse::new(
+            ResponseMetadata::new(parts.status, parts.headers),
+            body,
+        ))
+    }
+
+    async fn transcription(
+        &self,
+        call: &Call,
+        request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse> {
+        let mut form = request.to_multipart();
+        let content_type = form.content_type();
+        let http = call.request(
+            Method::POST,
+            "audio/transcriptions",
+            Some(&content_type),
+            form.encode(),
+        )?;
+        let (parts, body) = call.send_checked(http).await?.into_parts();
+        let bytes = body.collect(call.limits().max_response_bytes).await?;
+        TranscriptionResponse::parse(&bytes, ResponseMetadata::new(parts.status, parts.headers))
+    }
+
+    async fn rerank(&self, call: &Call, request: RerankRequest) -> Result<RerankResponse> {
+        call.send_json(call.json_request("rerank", &request)?).await
+    }
+
+    async fn list_models(&self, call: &Call) -> Result<ModelList> {
+        let http = call.request(Method::GET, "models", None, bytes::Bytes::new())?;
+        call.send_json(accept(http, "application/json")).await
+    }
+}
+
+fn accept(
+    mut request: http::Request<bytes::Bytes>,
+    value: &'static str,
+) -> http::Request<bytes::Bytes> {
+    request
+        .headers_mut()
+        .insert(ACCEPT, HeaderValue::from_static(value));
+    request
 }

@@ -30,6 +30,24 @@ impl Router {
         prefixes
     }
 
+    /// The provider registered under exactly `prefix`.
+    pub fn provider(&self, prefix: &str) -> Result<&Arc<dyn Provider>, Error> {
+        let prefix = prefix.trim_end_matches('/');
+        self.routes
+            .iter()
+            .find(|(registered, _)| registered == prefix)
+            .map(|(_, provider)| provider)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::UnknownProvider,
+                    format!(
+                        "no provider registered under `{prefix}`; registered prefixes: {}",
+                        self.prefixes().join(", ")
+                    ),
+                )
+            })
+    }
+
     /// The provider for `model` and the length of the prefix to strip (prefix + `/`).
     pub fn resolve(&self, model: &str) -> Result<(&Arc<dyn Provider>, usize), Error> {
         for (prefix, provider) in &self.routes {

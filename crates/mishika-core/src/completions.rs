@@ -1,0 +1,271 @@
+//! Legacy text completions: `POST /v1/completions`, plain and streamed — sent natively,
+//! never rewritten as chat.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::chat::{FinishReason, Stop, StreamOptions, Usage};
+use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::wire::{empty_as_none, null_as_default, setters};
+
+/// The prompt: a string, several strings, token ids, or several lists of token ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    /// One prompt.
+    Text(String),
+    /// Several prompts (one choice each).
+    Texts(Vec<String>),
+    /// One prompt as token ids.
+    Tokens(Vec<u32>),
+    /// Several prompts as token ids.
+    TokenLists(Vec<Vec<u32>>),
+}
+
+impl From<&str> for Prompt {
+    fn from(text: &str) -> Prompt {
+        Prompt::Text(text.to_owned())
+    }
+}
+
+impl From<String> for Prompt {
+    fn from(text: String) -> Prompt {
+        Prompt::Text(text)
+    }
+}
+
+impl From<Vec<String>> for Prompt {
+    fn from(texts: Vec<String>) -> Prompt {
+        Prompt::Texts(texts)
+    }
+}
+
+impl From<Vec<&str>> for Prompt {
+    fn from(texts: Vec<&str>) -> Prompt {
+        Prompt::Texts(texts.into_iter().map(str::to_owned).collect())
+    }
+}
+
+impl From<Vec<u32>> for Prompt {
+    fn from(tokens: Vec<u32>) -> Prompt {
+        Prompt::Tokens(tokens)
+    }
+}
+
+impl From<Vec<Vec<u32>>> for Prompt {
+    fn from(lists: Vec<Vec<u32>>) -> Prompt {
+        Prompt::TokenLists(lists)
+    }
+}
+
+/// A text-completion request.
+///
+/// ```
+/// use mishika_core::completions::CompletionRequest;
+/// let request = CompletionRequest::new("mishikallm_proxy/gpt-3.5-turbo-instruct", "Say this is a test")
+///     .max_tokens(7)
+///     .temperature(0.0)
+///     .echo(true);
+/// assert_eq!(request.max_tokens, Some(7));
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletionRequest {
+    /// `prefix/model`.
+    pub model: String,
+    /// The prompt(s).
+    pub prompt: Prompt,
+    /// Text after the completion (insert mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    /// Cap on generated tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// Completions per prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Set by mishika for streamed calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    /// Options for streamed answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Log probabilities of the top N tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
+    /// Echo the prompt before the completion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub echo: Option<bool>,
+    /// Stop sequence(s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Presence penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Frequency penalty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Generate this many server-side and return the best.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_of: Option<u32>,
+    /// Token id → bias.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<HashMap<String, f32>>,
+    /// Sampling seed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// End-user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Any other field, merged into the JSON body.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    #[serde(skip)]
+    options: RequestOptions,
+    #[serde(skip)]
+    invalid: Option<String>,
+}
+
+impl CompletionRequest {
+    /// A request for `model` completing `prompt`.
+    pub fn new(model: impl Into<String>, prompt: impl Into<Prompt>) -> CompletionRequest {
+        CompletionRequest {
+            model: model.into(),
+            prompt: prompt.into(),
+            suffix: None,
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            n: None,
+            stream: None,
+            stream_options: None,
+            logprobs: None,
+            echo: None,
+            stop: None,
+            presence_penalty: None,
+            frequency_penalty: None,
+            best_of: None,
+            logit_bias: None,
+            seed: None,
+            user: None,
+            extra: Map::new(),
+            options: RequestOptions::default(),
+            invalid: None,
+        }
+    }
+
+    setters! {
+        /// Text after the completion.
+        suffix: impl Into<String>,
+        /// Cap on generated tokens.
+        max_tokens: u32,
+        /// Sampling temperature.
+        temperature: f32,
+        /// Nucleus sampling.
+        top_p: f32,
+        /// Completions per prompt.
+        n: u32,
+        /// Log probabilities of the top N tokens.
+        logprobs: u32,
+        /// Echo the prompt.
+        echo: bool,
+        /// Stop sequence(s).
+        stop: impl Into<Stop>,
+        /// Presence penalty.
+        presence_penalty: f32,
+        /// Frequency penalty.
+        frequency_penalty: f32,
+        /// Best of N server-side.
+        best_of: u32,
+        /// Token id → bias.
+        logit_bias: HashMap<String, f32>,
+        /// Sampling seed.
+        seed: i64,
+        /// End-user id.
+        user: impl Into<String>,
+    }
+
+    /// Ask for a final usage chunk on streamed answers.
+    pub fn include_usage(mut self, include: bool) -> Self {
+        self.stream_options = Some(StreamOptions {
+            include_usage: Some(include),
+        });
+        self
+    }
+}
+
+request_options_builders!(CompletionRequest);
+
+/// A text-completion answer; streamed chunks have the same shape ([`CompletionChunk`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CompletionResponse {
+    /// The completion's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `text_completion`.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// The model that answered.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// One choice per prompt × `n`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub choices: Vec<CompletionChoice>,
+    /// Token counts.
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    /// Backend configuration fingerprint.
+    #[serde(default)]
+    pub system_fingerprint: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// The answer's status and headers.
+    #[serde(skip)]
+    pub metadata: ResponseMetadata,
+}
+
+/// A chunk of a streamed text completion.
+pub type CompletionChunk = CompletionResponse;
+
+impl CompletionResponse {
+    /// The first choice's text.
+    pub fn text(&self) -> Option<&str> {
+        Some(self.choices.first()?.text.as_str())
+    }
+
+    /// The answer's status and headers.
+    pub fn metadata(&self) -> &ResponseMetadata {
+        &self.metadata
+    }
+}
+
+/// One completion.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CompletionChoice {
+    /// The generated text (a delta, in a streamed chunk).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub text: String,
+    /// Position among the choices.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub index: u32,
+    /// Log probabilities, when asked for.
+    #[serde(default)]
+    pub logprobs: Option<Value>,
+    /// Why generation stopped (`""` decodes as `None`).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}

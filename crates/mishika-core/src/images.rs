@@ -1,0 +1,200 @@
+//! Image generation: `POST /v1/images/generations`.
+
+use std::path::Path;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::wire::{null_as_default, setters};
+
+/// An image-generation request. Sizes, qualities and styles are strings, so any value the
+/// model accepts (`1024x1024`, `hd`, `vivid`, `transparent` …) passes through.
+///
+/// ```
+/// use mishika_core::images::ImageRequest;
+/// let request = ImageRequest::new("mishikallm_proxy/dall-e-3", "a lighthouse at dusk")
+///     .size("1024x1024")
+///     .quality("hd")
+///     .style("vivid")
+///     .response_format("b64_json");
+/// assert_eq!(request.style.as_deref(), Some("vivid"));
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageRequest {
+    /// `prefix/model`.
+    pub model: String,
+    /// What to draw.
+    pub prompt: String,
+    /// How many images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// `1024x1024`, `1792x1024` …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    /// `standard`, `hd`, `low`, `medium`, `high` …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
+    /// `vivid` or `natural`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+    /// `url` or `b64_json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<String>,
+    /// `transparent`, `opaque` or `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
+    /// `png`, `jpeg` or `webp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_format: Option<String>,
+    /// 0–100, for jpeg and webp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_compression: Option<u8>,
+    /// `low` or `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<String>,
+    /// End-user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Any other field, merged into the JSON body.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    #[serde(skip)]
+    options: RequestOptions,
+    #[serde(skip)]
+    invalid: Option<String>,
+}
+
+impl ImageRequest {
+    /// Draw `prompt` with `model`.
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> ImageRequest {
+        ImageRequest {
+            model: model.into(),
+            prompt: prompt.into(),
+            n: None,
+            size: None,
+            quality: None,
+            style: None,
+            response_format: None,
+            background: None,
+            output_format: None,
+            output_compression: None,
+            moderation: None,
+            user: None,
+            extra: Map::new(),
+            options: RequestOptions::default(),
+            invalid: None,
+        }
+    }
+
+    setters! {
+        /// How many images.
+        n: u32,
+        /// Image size.
+        size: impl Into<String>,
+        /// Quality.
+        quality: impl Into<String>,
+        /// Style.
+        style: impl Into<String>,
+        /// `url` or `b64_json`.
+        response_format: impl Into<String>,
+        /// Background.
+        background: impl Into<String>,
+        /// Output file format.
+        output_format: impl Into<String>,
+        /// Output compression, 0–100.
+        output_compression: u8,
+        /// Moderation level.
+        moderation: impl Into<String>,
+        /// End-user id.
+        user: impl Into<String>,
+    }
+}
+
+request_options_builders!(ImageRequest);
+
+/// An image-generation answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageResponse {
+    /// Unix seconds.
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// The images.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data: Vec<Image>,
+    /// Token usage (gpt-image models).
+    #[serde(default)]
+    pub usage: Option<ImageUsage>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+    /// The answer's status and headers.
+    #[serde(skip)]
+    pub metadata: ResponseMetadata,
+}
+
+impl ImageResponse {
+    /// The answer's status and headers.
+    pub fn metadata(&self) -> &ResponseMetadata {
+        &self.metadata
+    }
+}
+
+/// One generated image: a URL or base64 data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    /// Where to download it (`response_format: url`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The image itself (`response_format: b64_json`).
+    #[serde(default)]
+    pub b64_json: Option<String>,
+    /// The prompt the model actually used.
+    #[serde(default)]
+    pub revised_prompt: Option<String>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Image {
+    /// The decoded bytes of a `b64_json` image.
+    ///
+    /// A `Decode` error for invalid base64; a `Config` error when the answer holds only a URL
+    /// (ask for `response_format("b64_json")`, or download the URL).
+    pub fn bytes(&self) -> Result<Vec<u8>> {
+        let data = self.b64_json.as_deref().ok_or_else(|| {
+            Error::config("this image has no b64_json data (it was returned as a URL)")
+        })?;
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| Error::decode("b64_json is not valid base64").with_source(e))
+    }
+
+    /// Decode a `b64_json` image and write it to `path` (blocking file I/O; images are small).
+    /// Returns the number of bytes written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let bytes = self.bytes()?;
+        std::fs::write(path.as_ref(), &bytes).map_err(|e| Error::io("write", path.as_ref(), e))?;
+        Ok(bytes.len())
+    }
+}
+
+/// Token usage of an image generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageUsage {
+    /// Prompt tokens.
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    /// Image tokens.
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+    /// Sum of both.
+    #[serde(default)]
+    pub total_tokens: Option<u64>,
+    /// Any other field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
