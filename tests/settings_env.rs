@@ -194,3 +194,54 @@ async fn blank_environment_values_count_as_unset() {
     assert_eq!(error.kind(), ErrorKind::Config);
     set_env(None, None);
 }
+
+#[tokio::test]
+async fn environment_key_reaches_every_endpoint() {
+    use mishika::{
+        AudioFile, CompletionRequest, EmbeddingRequest, ImageRequest, RerankRequest, SpeechRequest,
+        TranscriptionRequest,
+    };
+    let _guard = isolated();
+    let gateway = MockGateway::builder()
+        .api_key("sk-env-only")
+        .start()
+        .await
+        .unwrap();
+    set_env(Some(&gateway.base_url()), Some("sk-env-only"));
+    // The free functions, with nothing configured but the environment.
+    mishika::completion(ask()).await.unwrap();
+    mishika::text_completion(CompletionRequest::new("mishikallm_proxy/t", "x"))
+        .await
+        .unwrap();
+    mishika::embedding(EmbeddingRequest::new("mishikallm_proxy/e", "x"))
+        .await
+        .unwrap();
+    mishika::image_generation(ImageRequest::new("mishikallm_proxy/i", "x"))
+        .await
+        .unwrap();
+    let audio = mishika::speech(SpeechRequest::new("mishikallm_proxy/s", "x", "alloy"))
+        .await
+        .unwrap();
+    assert_eq!(audio.bytes(1024).await.unwrap(), "x");
+    mishika::transcription(TranscriptionRequest::new(
+        "mishikallm_proxy/w",
+        AudioFile::new(&b"x"[..], "a.wav"),
+    ))
+    .await
+    .unwrap();
+    mishika::rerank(RerankRequest::new("mishikallm_proxy/r", "q", ["d"]))
+        .await
+        .unwrap();
+    mishika::list_models().await.unwrap();
+    let seen = gateway.requests();
+    assert_eq!(seen.len(), 8);
+    for request in &seen {
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer sk-env-only"),
+            "{}",
+            request.path
+        );
+    }
+    set_env(None, None);
+}

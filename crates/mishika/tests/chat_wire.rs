@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use mishika::core::MockTransport;
 use mishika::{
@@ -15,36 +14,9 @@ use mishika::{
 };
 use serde_json::{Value, json};
 
-type Captured = Arc<Mutex<Vec<http::Request<Bytes>>>>;
+mod support;
 
-/// A mock transport that records each request and answers `status` with `body` and `headers`.
-fn mock(status: u16, headers: &[(&str, &str)], body: &'static str) -> (MockTransport, Captured) {
-    let captured: Captured = Arc::default();
-    let sink = Arc::clone(&captured);
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut transport = MockTransport::new();
-    transport.expect_send().returning(move |request| {
-        sink.lock().unwrap().push(request);
-        let mut response = http::Response::builder().status(status);
-        for (name, value) in &headers {
-            response = response.header(name, value);
-        }
-        Ok(response.body(mishika::Body::from(body)).unwrap())
-    });
-    (transport, captured)
-}
-
-fn client(transport: MockTransport, base: &str) -> Client {
-    Client::builder()
-        .api_base(base)
-        .api_key("sk-test-123")
-        .transport(Arc::new(transport))
-        .build()
-        .unwrap()
-}
+use support::{client, mock};
 
 const CHAT_OK: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7},"x_gateway":"kept"}"#;
 
