@@ -88,7 +88,7 @@ async fn embeddings_float_and_base64_agree() {
     }
     let seen = gateway.requests();
     assert_eq!(seen[1].json().unwrap()["encoding_format"], json!("base64"));
-    assert!(seen[1].body.len() > 0);
+    assert!(!seen[1].body.is_empty());
 }
 
 #[tokio::test]
