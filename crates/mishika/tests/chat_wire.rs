@@ -4,13 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use mishika::core::MockTransport;
 use mishika::{
-    ChatMessage, ChatRequest, Client, ContentPart, ErrorKind, FinishReason, ResponseFormat, Role,
-    Tool, ToolChoice,
+    ChatMessage, ChatRequest, ContentPart, ErrorKind, FinishReason, ResponseFormat, Role, Tool,
+    ToolChoice,
 };
 use serde_json::{Value, json};
 
