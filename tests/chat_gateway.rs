@@ -191,7 +191,11 @@ async fn unknown_prefix_lists_known_ones() {
 #[tokio::test]
 async fn gateway_error_status_and_body_map_to_kinds() {
     let gateway = MockGateway::start().await.unwrap();
-    let client = client_for(&gateway, None);
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .num_retries(0)
+        .build()
+        .unwrap();
     let cases = [
         (
             ScriptedResponse::error(

@@ -617,7 +617,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             return Some(Duration::from_secs_f64((ms / 1000.0).min(86_400.0)));
         }
     }
-    let value = text("retry-after")?.trim();
+    // LiteLLM's proxy passes the upstream's header on as `llm_provider-retry-after`.
+    let value = text("retry-after")
+        .or_else(|| text("llm_provider-retry-after"))?
+        .trim();
     if let Ok(seconds) = value.parse::<f64>() {
         return (seconds.is_finite() && seconds >= 0.0)
             .then(|| Duration::from_secs_f64(seconds.min(86_400.0)));

@@ -15,6 +15,7 @@ use mishika_core::{
 use mishika_http::HttpTransport;
 
 use crate::proxy::{self, MishikallmProxy};
+use crate::retry::{RetryPolicy, RetryTransport};
 use crate::router::Router;
 use crate::timeout::{IdleTimeoutTransport, with_deadline};
 
@@ -57,8 +58,6 @@ struct Settings {
     headers: HeaderMap,
     timeout: Option<Duration>,
     stream_idle_timeout: Option<Duration>,
-    num_retries: Option<u32>,
-    retry_deadline: Option<Duration>,
     limits: Limits,
     embedding_encoding: Option<EncodingFormat>,
     /// The process-wide client also consults `mishika::set_api_base` / `set_api_key`.
@@ -231,8 +230,9 @@ impl Client {
         let policy = CallPolicy {
             timeout: options.timeout.or(settings.timeout),
             stream_idle_timeout: options.stream_idle_timeout.or(settings.stream_idle_timeout),
-            num_retries: options.num_retries.or(settings.num_retries),
-            retry_deadline: options.retry_deadline.or(settings.retry_deadline),
+            // Unset: the client's RetryPolicy decides.
+            num_retries: options.num_retries,
+            retry_deadline: options.retry_deadline,
         };
         Ok(
             Call::new(Arc::clone(&self.inner.transport), provider.name())
@@ -303,6 +303,7 @@ pub struct ClientBuilder {
     router: Router,
     transport: Option<Arc<dyn Transport>>,
     connect_timeout: Duration,
+    retry: RetryPolicy,
     invalid: Option<Error>,
 }
 
@@ -326,8 +327,6 @@ impl Default for ClientBuilder {
                 headers: HeaderMap::new(),
                 timeout: Some(DEFAULT_TIMEOUT),
                 stream_idle_timeout: Some(DEFAULT_STREAM_IDLE_TIMEOUT),
-                num_retries: None,
-                retry_deadline: None,
                 limits: Limits::default(),
                 embedding_encoding: None,
                 process_wide: false,
@@ -335,6 +334,7 @@ impl Default for ClientBuilder {
             router,
             transport: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: RetryPolicy::default(),
             invalid: None,
         }
     }
@@ -393,15 +393,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Retries after the first attempt.
+    /// Retries after the first attempt (default 2).
     pub fn num_retries(mut self, retries: u32) -> Self {
-        self.settings.num_retries = Some(retries);
+        self.retry.max_retries = retries;
         self
     }
 
     /// Upper bound on the time spent across all attempts of one call.
     pub fn retry_deadline(mut self, deadline: Duration) -> Self {
-        self.settings.retry_deadline = Some(deadline);
+        self.retry.deadline = Some(deadline);
+        self
+    }
+
+    /// The whole retry policy: count, backoff, `retry-after` cap, deadline.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
         self
     }
 
@@ -448,7 +454,10 @@ impl ClientBuilder {
                     .build()?,
             ),
         };
-        let transport: Arc<dyn Transport> = Arc::new(IdleTimeoutTransport::new(base));
+        // Retries sit right above the byte mover; the idle watch wraps the body that is
+        // finally handed out.
+        let retrying: Arc<dyn Transport> = Arc::new(RetryTransport::new(base, self.retry));
+        let transport: Arc<dyn Transport> = Arc::new(IdleTimeoutTransport::new(retrying));
         Ok(Client {
             inner: Arc::new(Inner {
                 router: self.router,

@@ -30,6 +30,7 @@
 
 mod client;
 pub mod proxy;
+mod retry;
 mod router;
 mod timeout;
 
@@ -37,6 +38,7 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
     set_api_base, set_api_key,
 };
+pub use retry::{RetryPolicy, RetryTransport};
 pub use router::Router;
 pub use timeout::IdleTimeoutTransport;
 

@@ -174,6 +174,7 @@ async fn embeddings_float_and_base64_and_every_input_form() {
     let client_b64 = mishika::Client::builder()
         .api_base("http://h:4000")
         .api_key("sk-test-123")
+        .num_retries(0)
         .embedding_encoding(EncodingFormat::Base64)
         .transport(std::sync::Arc::new(transport))
         .build()

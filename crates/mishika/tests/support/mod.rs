@@ -39,6 +39,8 @@ pub fn client(transport: MockTransport, base: &str) -> Client {
     Client::builder()
         .api_base(base)
         .api_key("sk-test-123")
+        // Wire tests look at one exchange; retries have their own tests.
+        .num_retries(0)
         .transport(Arc::new(transport))
         .build()
         .unwrap()

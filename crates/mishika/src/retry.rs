@@ -1,0 +1,216 @@
+//! Retries as a [`Transport`] decorator, so every transport (a user's too) gets them.
+//!
+//! What is retried: connection failures and transport timeouts, and answers whose error
+//! [`is_retryable`](mishika_core::Error::is_retryable) — 408, 409, 429 (not quota or budget
+//! exhaustion), 500, 502, 503, 504. Never 400, 401, 403, 404, 422. A response whose body has
+//! been handed to the caller is never retried, so a stream that breaks mid-way is not either.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mishika_core::{Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind};
+
+/// How many times, how long between, and for how long in all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt. Default 2.
+    pub max_retries: u32,
+    /// First backoff; each retry doubles it. Default 0.5 s.
+    pub initial_backoff: Duration,
+    /// Longest backoff. Default 8 s.
+    pub max_backoff: Duration,
+    /// Longest wait a server's `retry-after` may ask for. Default 60 s.
+    pub max_retry_after: Duration,
+    /// Upper bound on the time across all attempts, waits included. Default none (the
+    /// request timeout still applies).
+    pub deadline: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+            deadline: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The wait before retry number `retry` (0-based): exponential, capped, with up to 25 %
+    /// jitter taken off so many clients do not retry in lockstep.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exponential = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.min(30)));
+        let capped = exponential.min(self.max_backoff);
+        capped.mul_f64(1.0 - 0.25 * fastrand::f64())
+    }
+}
+
+/// Retries requests through `inner` according to a [`RetryPolicy`]; a request's own
+/// [`CallPolicy`] (in its extensions) overrides the retry count and deadline.
+#[derive(Debug)]
+pub struct RetryTransport {
+    inner: Arc<dyn Transport>,
+    policy: RetryPolicy,
+}
+
+impl RetryTransport {
+    /// Retry requests sent through `inner`.
+    pub fn new(inner: Arc<dyn Transport>, policy: RetryPolicy) -> RetryTransport {
+        RetryTransport { inner, policy }
+    }
+}
+
+/// Error bodies read to decide on a retry are capped here (they are small JSON).
+const MAX_INSPECTED_BODY: usize = 64 * 1024;
+
+fn is_retryable_status(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 409 | 429 | 500 | 502 | 503 | 504)
+}
+
+fn is_retryable_failure(error: &TransportError) -> bool {
+    matches!(
+        error.kind(),
+        TransportErrorKind::Connect
+            | TransportErrorKind::ConnectTimeout
+            | TransportErrorKind::Timeout
+            | TransportErrorKind::Io
+    )
+}
+
+fn copy_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    *copy.extensions_mut() = request.extensions().clone();
+    copy
+}
+
+/// The decision on one failed attempt.
+enum Outcome {
+    /// Hand this answer to the caller.
+    Done(Result<http::Response<Body>, TransportError>),
+    /// Try again after this long (the server's wish, if it had one); what this attempt got
+    /// is kept in case no time is left for another.
+    Retry(
+        Option<Duration>,
+        Result<http::Response<Body>, TransportError>,
+    ),
+}
+
+/// Read an error answer's body to decide, and rebuild the answer in case it is final.
+async fn inspect(response: http::Response<Body>) -> (http::Response<Body>, Option<Error>) {
+    let (parts, mut body) = response.into_parts();
+    let mut buffer = Vec::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        let room = MAX_INSPECTED_BODY.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buffer.len() >= MAX_INSPECTED_BODY {
+            break;
+        }
+    }
+    let error = Error::from_response(parts.status, &parts.headers, &buffer);
+    (
+        http::Response::from_parts(parts, Body::from_bytes(buffer)),
+        Some(error),
+    )
+}
+
+#[async_trait]
+impl Transport for RetryTransport {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let call = request
+            .extensions()
+            .get::<CallPolicy>()
+            .copied()
+            .unwrap_or_default();
+        let retries = call.num_retries.unwrap_or(self.policy.max_retries);
+        let deadline = call.retry_deadline.or(self.policy.deadline);
+        let started = Instant::now();
+        let mut request = Some(request);
+        let mut attempt = 0u32;
+        loop {
+            let last = attempt >= retries;
+            // The last attempt sends the original; earlier ones send copies (the body is
+            // `Bytes`, so a copy shares it and multipart goes out byte-identical).
+            let outgoing = match (&request, last) {
+                (Some(original), false) => copy_request(original),
+                _ => match request.take() {
+                    Some(original) => original,
+                    None => {
+                        return Err(TransportError::new(
+                            TransportErrorKind::Other,
+                            "retry loop lost its request",
+                        ));
+                    }
+                },
+            };
+            let method = outgoing.method().clone();
+            let path = outgoing.uri().path().to_owned();
+            let outcome = match self.inner.send(outgoing).await {
+                Ok(response) if !last && is_retryable_status(response.status()) => {
+                    let (response, error) = inspect(response).await;
+                    match error {
+                        Some(error) if error.is_retryable() => {
+                            tracing::warn!(
+                                target: "mishika::retry",
+                                %method, %path, attempt = attempt + 1, status = response.status().as_u16(),
+                                kind = %error.kind(), "retryable error answer"
+                            );
+                            Outcome::Retry(error.retry_after(), Ok(response))
+                        }
+                        _ => Outcome::Done(Ok(response)),
+                    }
+                }
+                Err(error) if !last && is_retryable_failure(&error) => {
+                    tracing::warn!(
+                        target: "mishika::retry",
+                        %method, %path, attempt = attempt + 1, kind = ?error.kind(),
+                        "connection failure"
+                    );
+                    Outcome::Retry(None, Err(error))
+                }
+                other => Outcome::Done(other),
+            };
+            let (server_wait, result) = match outcome {
+                Outcome::Done(result) => return result,
+                Outcome::Retry(server_wait, result) => (server_wait, result),
+            };
+            let wait = match server_wait {
+                Some(asked) => asked.min(self.policy.max_retry_after),
+                None => self.policy.backoff(attempt),
+            };
+            if let Some(deadline) = deadline {
+                if started.elapsed() + wait > deadline {
+                    // No time left for another attempt: the caller gets what this one got.
+                    tracing::warn!(target: "mishika::retry", %method, %path, "retry deadline reached");
+                    return result;
+                }
+            }
+            tracing::debug!(target: "mishika::retry", %method, %path, wait_ms = wait.as_millis() as u64, "waiting before retry");
+            drop(result);
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
