@@ -1,0 +1,482 @@
+//! Reliability over real loopback sockets: what is retried and what is not, how long it
+//! waits, deadlines, hostile answers, many concurrent streams, and secrets kept out of
+//! every printout and log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use mishika::{
+    AudioFile, Body, ChatMessage, ChatRequest, Client, ErrorKind, Limits, RetryPolicy,
+    TranscriptionRequest, Transport, TransportError,
+};
+use mishika_mock::{MockGateway, ScriptedResponse};
+
+/// Fast backoff so the tests measure policy, not patience.
+fn quick_policy(retries: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_retries: retries,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(80),
+        max_retry_after: Duration::from_secs(5),
+        deadline: None,
+    }
+}
+
+fn client(gateway: &MockGateway, policy: RetryPolicy) -> Client {
+    Client::builder()
+        .api_base(gateway.base_url())
+        .retry_policy(policy)
+        .build()
+        .unwrap()
+}
+
+fn ask(text: &str) -> ChatRequest {
+    ChatRequest::new("mishikallm_proxy/m", [ChatMessage::user(text)])
+}
+
+fn chat_attempts(gateway: &MockGateway) -> usize {
+    gateway
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .count()
+}
+
+#[tokio::test]
+async fn every_retryable_status_is_retried_once_then_succeeds() {
+    for status in [408u16, 409, 429, 500, 502, 503, 504] {
+        let gateway = MockGateway::start().await.unwrap();
+        gateway.push_response(ScriptedResponse::error(
+            status,
+            "try again",
+            "transient",
+            &status.to_string(),
+        ));
+        let response = client(&gateway, quick_policy(1))
+            .chat(ask("recovered"))
+            .await
+            .unwrap();
+        assert_eq!(response.content(), Some("recovered"), "status {status}");
+        assert_eq!(chat_attempts(&gateway), 2, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn client_errors_are_never_retried() {
+    let cases = [
+        (400u16, ErrorKind::BadRequest),
+        (401, ErrorKind::Authentication),
+        (403, ErrorKind::PermissionDenied),
+        (404, ErrorKind::NotFound),
+        (422, ErrorKind::UnprocessableEntity),
+    ];
+    for (status, kind) in cases {
+        let gateway = MockGateway::start().await.unwrap();
+        gateway.push_response(ScriptedResponse::error(
+            status,
+            "no",
+            "client_error",
+            &status.to_string(),
+        ));
+        let error = client(&gateway, quick_policy(3))
+            .chat(ask("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), kind);
+        assert!(!error.is_retryable());
+        assert_eq!(chat_attempts(&gateway), 1, "status {status}");
+    }
+}
+
+#[tokio::test]
+async fn quota_exhaustion_is_not_retried() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(ScriptedResponse::error(
+        429,
+        "You exceeded your current quota, please check your plan and billing details.",
+        "insufficient_quota",
+        "insufficient_quota",
+    ));
+    let error = client(&gateway, quick_policy(3))
+        .chat(ask("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BudgetExceeded);
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(429));
+    assert_eq!(chat_attempts(&gateway), 1);
+}
+
+#[tokio::test]
+async fn exhausted_retries_give_the_last_error() {
+    let gateway = MockGateway::start().await.unwrap();
+    for _ in 0..3 {
+        gateway.push_response(
+            ScriptedResponse::status(503)
+                .body("<html>deploying</html>")
+                .header("content-type", "text/html"),
+        );
+    }
+    let started = Instant::now();
+    let error = client(&gateway, quick_policy(2))
+        .chat(ask("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ServiceUnavailable);
+    assert!(error.body().unwrap().contains("deploying"));
+    assert_eq!(chat_attempts(&gateway), 3);
+    // Two backoffs of at most 20 ms and 40 ms.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_capped() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(
+        ScriptedResponse::error(429, "slow down", "rate_limit", "429")
+            .header("retry-after-ms", "300"),
+    );
+    let started = Instant::now();
+    client(&gateway, quick_policy(1))
+        .chat(ask("x"))
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+
+    // A server asking for 30 s is capped by max_retry_after.
+    gateway.push_response(
+        ScriptedResponse::error(429, "slow down", "rate_limit", "429").header("retry-after", "30"),
+    );
+    let policy = RetryPolicy {
+        max_retry_after: Duration::from_millis(100),
+        ..quick_policy(1)
+    };
+    let started = Instant::now();
+    client(&gateway, policy).chat(ask("x")).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn retry_deadline_stops_waiting_and_reports_the_answer() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(
+        ScriptedResponse::error(429, "slow down", "rate_limit", "429").header("retry-after", "2"),
+    );
+    let started = Instant::now();
+    let error = client(&gateway, quick_policy(3))
+        .chat(ask("x").retry_deadline(Duration::from_millis(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(2)));
+    assert_eq!(chat_attempts(&gateway), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn per_request_retry_count_beats_the_client() {
+    let gateway = MockGateway::start().await.unwrap();
+    for _ in 0..2 {
+        gateway.push_response(ScriptedResponse::error(500, "boom", "server_error", "500"));
+    }
+    let client = client(&gateway, quick_policy(0));
+    let response = client.chat(ask("third time").num_retries(2)).await.unwrap();
+    assert_eq!(response.content(), Some("third time"));
+    assert_eq!(chat_attempts(&gateway), 3);
+}
+
+/// Counts what goes through, then forwards to the reqwest transport.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn Transport>,
+    sent: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Transport for Counting {
+    async fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Body>, TransportError> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        self.inner.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn connection_failures_are_retried_through_a_user_transport() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let counting = Arc::new(Counting {
+        inner: Arc::new(mishika::HttpTransport::new().unwrap()),
+        sent: AtomicUsize::new(0),
+    });
+    let client = Client::builder()
+        .api_base(base)
+        .transport(counting.clone())
+        .retry_policy(quick_policy(2))
+        .build()
+        .unwrap();
+    let error = client.chat(ask("x")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert_eq!(counting.sent.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn streams_retry_before_the_body_and_never_after() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = client(&gateway, quick_policy(2));
+    gateway.push_response(ScriptedResponse::error(
+        503,
+        "warming up",
+        "unavailable",
+        "503",
+    ));
+    let items: Vec<_> = client
+        .chat_stream(ask("streamed after retry"))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    let text: String = items
+        .iter()
+        .map(|i| i.as_ref().unwrap().content().unwrap_or_default())
+        .collect();
+    assert_eq!(text, "streamed after retry");
+    assert_eq!(chat_attempts(&gateway), 2);
+
+    gateway.clear_requests();
+    let first = r#"{"choices":[{"index":0,"delta":{"content":"partial"}}]}"#;
+    gateway.push_response(
+        ScriptedResponse::sse([first, first, "[DONE]"]).drop_after(first.len() + 8 + 5),
+    );
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[1].as_ref().unwrap_err().kind(), ErrorKind::Stream);
+    assert_eq!(
+        chat_attempts(&gateway),
+        1,
+        "a started stream is never retried"
+    );
+}
+
+#[tokio::test]
+async fn multipart_is_resent_byte_identical() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(ScriptedResponse::error(
+        502,
+        "bad gateway",
+        "bad_gateway",
+        "502",
+    ));
+    let audio: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+    let response = client(&gateway, quick_policy(1))
+        .transcription(
+            TranscriptionRequest::new("mishikallm_proxy/w", AudioFile::new(audio, "a.wav"))
+                .language("en"),
+        )
+        .await
+        .unwrap();
+    assert!(response.text.contains("a.wav (50000 bytes)"));
+    let seen = gateway.requests();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].body, seen[1].body);
+    assert_eq!(
+        seen[0].header("content-type"),
+        seen[1].header("content-type")
+    );
+}
+
+#[tokio::test]
+async fn hostile_answers_are_typed_errors() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .num_retries(0)
+        .limits(Limits {
+            max_response_bytes: 256 * 1024,
+            max_sse_line: 1024,
+        })
+        .build()
+        .unwrap();
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let cases: Vec<(ScriptedResponse, &str)> = vec![
+        (
+            ScriptedResponse::status(200)
+                .body(vec![b' '; 300_000])
+                .header("content-type", "application/json"),
+            "exceeds the limit",
+        ),
+        (
+            ScriptedResponse::status(200)
+                .body("<html><body>Login</body></html>")
+                .header("content-type", "text/html"),
+            "text/html",
+        ),
+        (ScriptedResponse::status(200), "empty"),
+        (
+            ScriptedResponse::status(200)
+                .body(&b"{\"choices\":[{\"message\":{\"content\":\"\xff\xfe\"}}]}"[..]),
+            "not the expected JSON",
+        ),
+        (
+            ScriptedResponse::status(200).body(nested),
+            "not the expected JSON",
+        ),
+        (
+            ScriptedResponse::status(200).body(r#"{"created": 1e999, "choices": []}"#),
+            "not the expected JSON",
+        ),
+        (
+            ScriptedResponse::status(200).body(r#"{"choices": "many"}"#),
+            "not the expected JSON",
+        ),
+    ];
+    for (script, says) in cases {
+        gateway.push_response(script);
+        let error = client.chat(ask("x")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Decode, "{error}");
+        assert!(error.message().contains(says), "{error}");
+    }
+    // A JSON answer under the wrong content type is still read: gateways mislabel.
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .body(r#"{"choices":[{"message":{"content":"ok"}}]}"#)
+            .header("content-type", "text/plain"),
+    );
+    assert_eq!(client.chat(ask("x")).await.unwrap().content(), Some("ok"));
+
+    // One SSE line over the cap: an error item, memory bounded by the cap.
+    let long = format!(
+        r#"{{"choices":[{{"index":0,"delta":{{"content":"{}"}}}}]}}"#,
+        "a".repeat(5000)
+    );
+    gateway.push_response(ScriptedResponse::sse([long.as_str(), "[DONE]"]).chunk_size(512));
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    assert_eq!(items.len(), 1);
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert!(error.message().contains("SSE line exceeds"), "{error}");
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_streams_complete_exactly() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = client(&gateway, quick_policy(0));
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let expected = format!("stream number {i} says hello");
+                let mut stream = client.chat_stream(ask(&expected)).await.unwrap();
+                let mut text = String::new();
+                while let Some(chunk) = stream.next().await {
+                    text.push_str(chunk.unwrap().content().unwrap_or_default());
+                }
+                (expected, text)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (expected, text) = task.await.unwrap();
+        assert_eq!(text, expected);
+    }
+    assert_eq!(chat_attempts(&gateway), 200);
+}
+
+/// A tracing subscriber that writes every event's fields into a string.
+struct Capture(Arc<Mutex<String>>);
+
+struct FieldWriter<'a>(&'a mut String);
+
+impl tracing::field::Visit for FieldWriter<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={:?} ", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut log = self.0.lock().unwrap();
+        log.push_str(event.metadata().target());
+        log.push(' ');
+        event.record(&mut FieldWriter(&mut log));
+        log.push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn the_key_appears_in_no_printout_and_no_log() {
+    const KEY: &str = "sk-very-secret-key-1234";
+    let log = Arc::new(Mutex::new(String::new()));
+    let _subscriber = tracing::subscriber::set_default(Capture(Arc::clone(&log)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let printed = runtime.block_on(async {
+        let gateway = MockGateway::builder()
+            .api_key("sk-other")
+            .start()
+            .await
+            .unwrap();
+        gateway.push_response(ScriptedResponse::error(503, "down", "unavailable", "503"));
+        let builder = Client::builder()
+            .api_base(gateway.base_url())
+            .api_key(KEY)
+            .retry_policy(quick_policy(1));
+        let builder_debug = format!("{builder:?}");
+        let client = builder.build().unwrap();
+        let request = ask("x").api_key(KEY).header("x-trace", "1");
+        let request_debug = format!("{request:?}");
+        let error = client.chat(request).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Authentication);
+        let call = client
+            .call_for(
+                &mishika::proxy::MishikallmProxy,
+                &mishika::RequestOptions::default(),
+            )
+            .unwrap();
+        format!(
+            "{builder_debug}\n{client:?}\n{request_debug}\n{error}\n{error:?}\n{call:?}\n{:?}",
+            error.headers()
+        )
+    });
+    let log = log.lock().unwrap().clone();
+    assert!(
+        log.contains("mishika::retry"),
+        "the retry was logged: {log}"
+    );
+    assert!(!printed.contains(KEY), "{printed}");
+    assert!(!log.contains(KEY), "{log}");
+    assert!(printed.contains("ApiKey(***)"));
+}
