@@ -55,7 +55,7 @@ async fn every_retryable_status_is_retried_once_then_succeeds() {
             status,
             "try again",
             "transient",
-            &status.to_string(),
+            status.to_string(),
         ));
         let response = client(&gateway, quick_policy(1))
             .chat(ask("recovered"))
@@ -81,7 +81,7 @@ async fn client_errors_are_never_retried() {
             status,
             "no",
             "client_error",
-            &status.to_string(),
+            status.to_string(),
         ));
         let error = client(&gateway, quick_policy(3))
             .chat(ask("x"))
