@@ -72,7 +72,6 @@ impl ErrorKind {
             403 => ErrorKind::PermissionDenied,
             404 => ErrorKind::NotFound,
             408 | 504 => ErrorKind::Timeout,
-            413 => ErrorKind::ContextWindowExceeded,
             422 => ErrorKind::UnprocessableEntity,
             429 => ErrorKind::RateLimit,
             500 => ErrorKind::InternalServer,

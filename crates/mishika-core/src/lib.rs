@@ -2,7 +2,49 @@
 //! [`Provider`] traits, the SSE decoder and the [`Error`] type.
 //!
 //! Depend on this crate alone to write a provider or a transport; it pulls in no HTTP
-//! client and no async runtime.
+//! client and no async runtime. Both fit in a few lines:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mishika_core::reexports::{async_trait, bytes::Bytes, http};
+//! use mishika_core::{Body, Call, ChatMessage, ChatRequest, ChatResponse, Provider, Result,
+//!                    Transport, TransportError};
+//!
+//! /// A provider for any OpenAI-compatible server.
+//! #[derive(Debug)]
+//! struct Compatible;
+//!
+//! #[async_trait]
+//! impl Provider for Compatible {
+//!     fn name(&self) -> &str { "compatible" }
+//!     async fn chat(&self, call: &Call, request: ChatRequest) -> Result<ChatResponse> {
+//!         call.send_json(call.json_request("chat/completions", &request)?).await
+//!     }
+//! }
+//!
+//! /// A transport that answers every request from memory.
+//! #[derive(Debug)]
+//! struct Canned;
+//!
+//! #[async_trait]
+//! impl Transport for Canned {
+//!     async fn send(&self, request: http::Request<Bytes>)
+//!         -> std::result::Result<http::Response<Body>, TransportError> {
+//!         assert_eq!(request.uri(), "http://localhost:8000/v1/chat/completions");
+//!         Ok(http::Response::new(Body::from(
+//!             r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}"#,
+//!         )))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let call = Call::new(Arc::new(Canned), "compatible")
+//!     .with_api_base(Some("http://localhost:8000".into()));
+//! let request = ChatRequest::new("my-model", [ChatMessage::user("hello")]);
+//! let response = Compatible.chat(&call, request).await?;
+//! assert_eq!(response.content(), Some("hi"));
+//! # Ok::<(), mishika_core::Error>(()) }).unwrap();
+//! ```
 
 pub mod audio;
 pub mod chat;

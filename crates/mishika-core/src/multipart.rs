@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 ///
 /// ```
 /// use mishika_core::multipart::Multipart;
-/// let form = Multipart::with_boundary("XyZ")
+/// let mut form = Multipart::with_boundary("XyZ")
 ///     .text("model", "whisper-1")
 ///     .file("file", "a.wav", "audio/wav", &b"RIFF"[..]);
 /// assert_eq!(form.content_type(), "multipart/form-data; boundary=XyZ");
