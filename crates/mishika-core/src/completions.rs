@@ -8,57 +8,11 @@ use serde_json::{Map, Value};
 
 use crate::chat::{FinishReason, Stop, StreamOptions, Usage};
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::wire::TextInput;
 use crate::wire::{empty_as_none, null_as_default, setters};
 
 /// The prompt: a string, several strings, token ids, or several lists of token ids.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Prompt {
-    /// One prompt.
-    Text(String),
-    /// Several prompts (one choice each).
-    Texts(Vec<String>),
-    /// One prompt as token ids.
-    Tokens(Vec<u32>),
-    /// Several prompts as token ids.
-    TokenLists(Vec<Vec<u32>>),
-}
-
-impl From<&str> for Prompt {
-    fn from(text: &str) -> Prompt {
-        Prompt::Text(text.to_owned())
-    }
-}
-
-impl From<String> for Prompt {
-    fn from(text: String) -> Prompt {
-        Prompt::Text(text)
-    }
-}
-
-impl From<Vec<String>> for Prompt {
-    fn from(texts: Vec<String>) -> Prompt {
-        Prompt::Texts(texts)
-    }
-}
-
-impl From<Vec<&str>> for Prompt {
-    fn from(texts: Vec<&str>) -> Prompt {
-        Prompt::Texts(texts.into_iter().map(str::to_owned).collect())
-    }
-}
-
-impl From<Vec<u32>> for Prompt {
-    fn from(tokens: Vec<u32>) -> Prompt {
-        Prompt::Tokens(tokens)
-    }
-}
-
-impl From<Vec<Vec<u32>>> for Prompt {
-    fn from(lists: Vec<Vec<u32>>) -> Prompt {
-        Prompt::TokenLists(lists)
-    }
-}
+pub type Prompt = TextInput;
 
 /// A text-completion request.
 ///

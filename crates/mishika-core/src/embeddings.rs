@@ -9,57 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{null_as_default, setters, string_enum};
+use crate::wire::{TextInput, null_as_default, setters, string_enum};
 
 /// What to embed: a string, several strings, token ids, or several lists of token ids.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum EmbeddingInput {
-    /// One text.
-    Text(String),
-    /// Several texts (one embedding each, in order).
-    Texts(Vec<String>),
-    /// One input as token ids.
-    Tokens(Vec<u32>),
-    /// Several inputs as token ids.
-    TokenLists(Vec<Vec<u32>>),
-}
-
-impl From<&str> for EmbeddingInput {
-    fn from(text: &str) -> EmbeddingInput {
-        EmbeddingInput::Text(text.to_owned())
-    }
-}
-
-impl From<String> for EmbeddingInput {
-    fn from(text: String) -> EmbeddingInput {
-        EmbeddingInput::Text(text)
-    }
-}
-
-impl From<Vec<String>> for EmbeddingInput {
-    fn from(texts: Vec<String>) -> EmbeddingInput {
-        EmbeddingInput::Texts(texts)
-    }
-}
-
-impl From<Vec<&str>> for EmbeddingInput {
-    fn from(texts: Vec<&str>) -> EmbeddingInput {
-        EmbeddingInput::Texts(texts.into_iter().map(str::to_owned).collect())
-    }
-}
-
-impl From<Vec<u32>> for EmbeddingInput {
-    fn from(tokens: Vec<u32>) -> EmbeddingInput {
-        EmbeddingInput::Tokens(tokens)
-    }
-}
-
-impl From<Vec<Vec<u32>>> for EmbeddingInput {
-    fn from(lists: Vec<Vec<u32>>) -> EmbeddingInput {
-        EmbeddingInput::TokenLists(lists)
-    }
-}
+pub type EmbeddingInput = TextInput;
 
 string_enum! {
     /// How vectors travel over the wire. Base64 is smaller and much cheaper to parse.

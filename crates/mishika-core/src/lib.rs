@@ -63,6 +63,8 @@ pub mod stream;
 pub mod transport;
 mod wire;
 
+pub use wire::TextInput;
+
 pub use audio::{
     AudioFile, SpeechRequest, SpeechResponse, TimestampGranularity, TranscriptionFormat,
     TranscriptionRequest, TranscriptionResponse,

@@ -1,6 +1,7 @@
-//! Small serde helpers shared by every wire type: lenient enums and `null` as absent.
+//! Pieces shared by the wire types of several endpoints: lenient enums, `null` as absent,
+//! builder setters, and the text input of completions and embeddings.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Deserialize `null` as the type's default (e.g. an empty `Vec`).
 pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -130,3 +131,54 @@ macro_rules! setters {
     };
 }
 pub(crate) use setters;
+
+/// Text input of the completion and embedding endpoints: a string, several strings, token
+/// ids, or several lists of token ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TextInput {
+    /// One text.
+    Text(String),
+    /// Several texts (one result each, in order).
+    Texts(Vec<String>),
+    /// One input as token ids.
+    Tokens(Vec<u32>),
+    /// Several inputs as token ids.
+    TokenLists(Vec<Vec<u32>>),
+}
+
+impl From<&str> for TextInput {
+    fn from(text: &str) -> TextInput {
+        TextInput::Text(text.to_owned())
+    }
+}
+
+impl From<String> for TextInput {
+    fn from(text: String) -> TextInput {
+        TextInput::Text(text)
+    }
+}
+
+impl From<Vec<String>> for TextInput {
+    fn from(texts: Vec<String>) -> TextInput {
+        TextInput::Texts(texts)
+    }
+}
+
+impl From<Vec<&str>> for TextInput {
+    fn from(texts: Vec<&str>) -> TextInput {
+        TextInput::Texts(texts.into_iter().map(str::to_owned).collect())
+    }
+}
+
+impl From<Vec<u32>> for TextInput {
+    fn from(tokens: Vec<u32>) -> TextInput {
+        TextInput::Tokens(tokens)
+    }
+}
+
+impl From<Vec<Vec<u32>>> for TextInput {
+    fn from(lists: Vec<Vec<u32>>) -> TextInput {
+        TextInput::TokenLists(lists)
+    }
+}
