@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{empty_as_none, null_as_default, string_enum};
+use crate::wire::{empty_as_none, lenient_u32, lenient_u64, null_as_default, string_enum};
 
 string_enum! {
     /// Who wrote a message.
@@ -306,16 +306,21 @@ impl Serialize for ToolChoice {
     }
 }
 
-/// A tool call the model made.
+/// A tool call the model made. Missing or `null` fields decode as empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The call's id (quote it in the tool message).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
     /// Always `function` today.
-    #[serde(rename = "type", default = "function_kind")]
+    #[serde(
+        rename = "type",
+        default = "function_kind",
+        deserialize_with = "kind_or_function"
+    )]
     pub kind: String,
     /// The function and its JSON arguments.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub function: FunctionCall,
 }
 
@@ -323,14 +328,18 @@ fn function_kind() -> String {
     "function".to_owned()
 }
 
+fn kind_or_function<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_else(function_kind))
+}
+
 /// A function call: its name and its arguments as a JSON string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
     /// The function's name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// The arguments, as JSON text (parse with `serde_json::from_str`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arguments: String,
 }
 
@@ -594,13 +603,13 @@ request_options_builders!(ChatRequest);
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens in the prompt.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub prompt_tokens: Option<u64>,
     /// Tokens generated.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub completion_tokens: Option<u64>,
     /// Sum of both.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub total_tokens: Option<u64>,
     /// Breakdown of the prompt tokens (cached …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -623,7 +632,7 @@ pub struct ChatResponse {
     #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The model that answered.
     #[serde(default)]
@@ -669,7 +678,7 @@ impl ChatResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChatChoice {
     /// Position among the choices.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// The message.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -718,7 +727,7 @@ pub struct ChatChunk {
     #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The model.
     #[serde(default)]
@@ -748,7 +757,7 @@ impl ChatChunk {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChunkChoice {
     /// Which choice this delta extends.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// What was added.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -791,7 +800,7 @@ pub struct ChatDelta {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolCallDelta {
     /// Which call this piece extends.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// The call's id (first piece).
     #[serde(default)]
@@ -830,6 +839,8 @@ pub struct FunctionCallDelta {
 #[derive(Debug, Default)]
 pub struct ChatStreamAccumulator {
     response: ChatResponse,
+    /// Tool calls by (choice index, call index), in order of first appearance.
+    tool_calls: Vec<((u32, u32), ToolCall)>,
 }
 
 impl ChatStreamAccumulator {
@@ -877,19 +888,24 @@ impl ChatStreamAccumulator {
                 delta.reasoning_content.as_deref(),
             );
             for piece in delta.tool_calls.iter().flatten() {
-                let calls = choice.message.tool_calls.get_or_insert_with(Vec::new);
-                let slot = piece.index as usize;
-                while calls.len() <= slot {
-                    calls.push(ToolCall {
-                        id: String::new(),
-                        kind: function_kind(),
-                        function: FunctionCall {
-                            name: String::new(),
-                            arguments: String::new(),
-                        },
-                    });
-                }
-                let call = &mut calls[slot];
+                // Keyed by the server's index, never used as a Vec position: a huge or
+                // sparse index costs one entry, not a padded vector.
+                let key = (delta_choice.index, piece.index);
+                let call = match self.tool_calls.iter().position(|(k, _)| *k == key) {
+                    Some(position) => &mut self.tool_calls[position].1,
+                    None => {
+                        self.tool_calls.push((
+                            key,
+                            ToolCall {
+                                id: String::new(),
+                                kind: function_kind(),
+                                function: FunctionCall::default(),
+                            },
+                        ));
+                        let last = self.tool_calls.len() - 1;
+                        &mut self.tool_calls[last].1
+                    }
+                };
                 if let Some(id) = &piece.id {
                     call.id.clone_from(id);
                 }
@@ -912,7 +928,22 @@ impl ChatStreamAccumulator {
     }
 
     /// The assembled answer.
-    pub fn finish(self) -> ChatResponse {
+    pub fn finish(mut self) -> ChatResponse {
+        self.tool_calls.sort_by_key(|(key, _)| *key);
+        for ((choice_index, _), call) in self.tool_calls {
+            if let Some(choice) = self
+                .response
+                .choices
+                .iter_mut()
+                .find(|choice| choice.index == choice_index)
+            {
+                choice
+                    .message
+                    .tool_calls
+                    .get_or_insert_with(Vec::new)
+                    .push(call);
+            }
+        }
         self.response
     }
 }
@@ -1059,5 +1090,52 @@ mod tests {
             Some(FinishReason::ToolCalls)
         );
         assert_eq!(response.usage.unwrap().total_tokens, Some(7));
+    }
+
+    #[test]
+    fn a_huge_tool_call_index_costs_one_entry() {
+        let mut acc = ChatStreamAccumulator::default();
+        for frame in [
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":4294967295,"id":"z","function":{"name":"last","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":10000000,"function":{"arguments":"x"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":10000000,"function":{"arguments":"y"}}]}}]}"#,
+        ] {
+            acc.push(&serde_json::from_str(frame).unwrap());
+        }
+        let response = acc.finish();
+        let calls = response.tool_calls();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].function.arguments, "xy");
+        assert_eq!(calls[1].function.name, "last");
+    }
+
+    #[test]
+    fn tool_calls_and_numbers_decode_leniently() {
+        for body in [
+            r#"{"choices":[{"message":{"tool_calls":[{"id":null,"type":null,"function":{"name":"f","arguments":null}}]}}]}"#,
+            r#"{"choices":[{"message":{"tool_calls":[{"id":"c","function":null}]}}]}"#,
+            r#"{"choices":[{"message":{"tool_calls":[{"id":"c"}]}}]}"#,
+        ] {
+            let response: ChatResponse = serde_json::from_str(body).unwrap();
+            assert_eq!(response.tool_calls()[0].kind, "function", "{body}");
+        }
+        let response: ChatResponse = serde_json::from_str(
+            r#"{"created":1700000000.5,"choices":[{"index":"1","message":{}}],"usage":{"prompt_tokens":2.0,"completion_tokens":-1,"total_tokens":"3"}}"#,
+        )
+        .unwrap();
+        assert_eq!(response.created, Some(1_700_000_000));
+        assert_eq!(response.choices[0].index, 1);
+        let usage = response.usage.unwrap();
+        assert_eq!(
+            (
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens
+            ),
+            (Some(2), None, Some(3))
+        );
+        assert!(
+            serde_json::from_str::<ChatResponse>(r#"{"choices":[{"index":99999999999}]}"#).is_err()
+        );
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::chat::{FinishReason, Stop, StreamOptions, Usage};
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
 use crate::wire::TextInput;
-use crate::wire::{empty_as_none, null_as_default, setters};
+use crate::wire::{empty_as_none, lenient_u32, lenient_u64, null_as_default, setters};
 
 /// The prompt: a string, several strings, token ids, or several lists of token ids.
 pub type Prompt = TextInput;
@@ -167,7 +167,7 @@ pub struct CompletionResponse {
     #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The model that answered.
     #[serde(default)]
@@ -211,7 +211,7 @@ pub struct CompletionChoice {
     #[serde(default, deserialize_with = "null_as_default")]
     pub text: String,
     /// Position among the choices.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// Log probabilities, when asked for.
     #[serde(default)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{TextInput, null_as_default, setters, string_enum};
+use crate::wire::{TextInput, lenient_u32, lenient_u64, null_as_default, setters, string_enum};
 
 /// What to embed: a string, several strings, token ids, or several lists of token ids.
 pub type EmbeddingInput = TextInput;
@@ -125,7 +125,7 @@ impl EmbeddingResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
     /// Which input it embeds.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// The vector (decoded from base64 when that was the wire format).
     #[serde(default, deserialize_with = "float_or_base64")]
@@ -139,10 +139,10 @@ pub struct Embedding {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingUsage {
     /// Tokens in the input.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub prompt_tokens: Option<u64>,
     /// Same as `prompt_tokens` for embeddings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub total_tokens: Option<u64>,
     /// Any other field.
     #[serde(flatten)]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{null_as_default, setters};
+use crate::wire::{lenient_u64, null_as_default, setters};
 
 /// An image-generation request. Sizes, qualities and styles are strings, so any value the
 /// model accepts (`1024x1024`, `hd`, `vivid`, `transparent` …) passes through.
@@ -119,7 +119,7 @@ request_options_builders!(ImageRequest);
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ImageResponse {
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The images.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -186,13 +186,13 @@ impl Image {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageUsage {
     /// Prompt tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub input_tokens: Option<u64>,
     /// Image tokens.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub output_tokens: Option<u64>,
     /// Sum of both.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub total_tokens: Option<u64>,
     /// Any other field.
     #[serde(flatten)]

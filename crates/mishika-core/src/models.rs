@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::ResponseMetadata;
+use crate::wire::lenient_u64;
 use crate::wire::null_as_default;
 
 /// The models a gateway serves.
@@ -40,7 +41,7 @@ pub struct Model {
     #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// Owner.
     #[serde(default)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{null_as_default, setters};
+use crate::wire::{lenient_u32, null_as_default, setters};
 
 /// A document to rank: plain text or a JSON object (ranked on `rank_fields`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,7 +149,7 @@ impl RerankResponse {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RerankResult {
     /// Position of the document in the request.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// Relevance, higher is better.
     #[serde(default, deserialize_with = "null_as_default")]

@@ -118,6 +118,57 @@ where
     deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
 }
 
+/// A count, index or timestamp as gateways really send it: an integer, a float (truncated),
+/// or a numeric string; `null`, negative or non-finite values are absent.
+pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative number")
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Option<u64>, E> {
+            Ok(Some(value))
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Option<u64>, E> {
+            Ok(u64::try_from(value).ok())
+        }
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Option<u64>, E> {
+            // `as` saturates; the range check keeps 1e300 from becoming u64::MAX.
+            Ok((value.is_finite() && (0.0..1.8e19).contains(&value)).then_some(value as u64))
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Option<u64>, E> {
+            Ok(value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|v| self.visit_f64::<E>(v).ok().flatten()))
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Option<u64>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Option<u64>, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+    deserializer.deserialize_any(Visitor)
+}
+
+/// A position (`index`): like [`lenient_u64`], absent is 0; beyond `u32` is an error.
+pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let value = lenient_u64(deserializer)?.unwrap_or(0);
+    u32::try_from(value)
+        .map_err(|_| serde::de::Error::custom(format!("index {value} is out of range")))
+}
+
 /// Builder setters for `Option` fields: `name(value)` sets `Some(value.into())`.
 macro_rules! setters {
     ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
