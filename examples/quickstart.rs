@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gateway = support::gateway().await?;
     if gateway.mock.is_some() {
         // The free functions read process-wide settings, then the environment.
-        mishika::set_api_base(Some(gateway.base_url.clone()));
+        mishika::set_api_base(gateway.base_url.clone());
     }
     println!("gateway: {}", gateway.label);
     let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");

@@ -23,8 +23,7 @@ fn isolated() -> MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     set_env(None, None);
-    mishika::set_api_base(None);
-    mishika::set_api_key(None);
+    mishika::clear_process_settings();
     guard
 }
 
@@ -125,8 +124,8 @@ async fn process_wide_settings_drive_the_free_functions() {
         MockGateway::start().await.unwrap(),
     );
     set_env(Some(&env_gw.base_url()), Some("sk-env"));
-    mishika::set_api_base(Some(global_gw.base_url()));
-    mishika::set_api_key(Some("sk-global".to_owned()));
+    mishika::set_api_base(global_gw.base_url());
+    mishika::set_api_key("sk-global");
 
     let response = mishika::completion(ask()).await.unwrap();
     assert_eq!(response.content(), Some("hi"));
@@ -145,8 +144,7 @@ async fn process_wide_settings_drive_the_free_functions() {
     );
 
     // Cleared process-wide settings fall back to the environment.
-    mishika::set_api_base(None);
-    mishika::set_api_key(None);
+    mishika::clear_process_settings();
     mishika::completion(ask()).await.unwrap();
     assert_eq!(
         env_gw.requests()[0].header("authorization"),

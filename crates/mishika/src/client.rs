@@ -284,17 +284,23 @@ fn update_process_wide(update: impl FnOnce(&mut ProcessWide)) {
 }
 
 /// Set the base URL the free functions use (beats the environment; a request's own
-/// `.api_base(..)` beats it). `None` clears it.
-pub fn set_api_base(api_base: impl Into<Option<String>>) {
+/// `.api_base(..)` beats it).
+pub fn set_api_base(api_base: impl Into<String>) {
     let api_base = api_base.into();
-    update_process_wide(|settings| settings.api_base = api_base);
+    update_process_wide(|settings| settings.api_base = Some(api_base));
 }
 
 /// Set the key the free functions use (beats the environment; a request's own
-/// `.api_key(..)` beats it). `None` clears it.
-pub fn set_api_key(api_key: impl Into<Option<String>>) {
-    let api_key = api_key.into().map(ApiKey::from);
-    update_process_wide(|settings| settings.api_key = api_key);
+/// `.api_key(..)` beats it).
+pub fn set_api_key(api_key: impl Into<ApiKey>) {
+    let api_key = api_key.into();
+    update_process_wide(|settings| settings.api_key = Some(api_key));
+}
+
+/// Forget the process-wide base URL and key: the free functions fall back to the
+/// environment again.
+pub fn clear_process_settings() {
+    update_process_wide(|settings| *settings = ProcessWide::default());
 }
 
 /// Builds a [`Client`].

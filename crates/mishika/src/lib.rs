@@ -10,8 +10,8 @@
 //! use mishika::{ChatMessage, ChatRequest};
 //!
 //! # async fn run() -> mishika::Result<()> {
-//! mishika::set_api_base(Some("http://localhost:4000".to_owned()));
-//! mishika::set_api_key(Some("sk-my-proxy-key".to_owned()));
+//! mishika::set_api_base("http://localhost:4000");
+//! mishika::set_api_key("sk-my-proxy-key");
 //!
 //! let request = ChatRequest::new("mishikallm_proxy/gpt-4o", [ChatMessage::user("Hi!")]);
 //! let response = mishika::completion(request.clone()).await?;
@@ -36,7 +36,7 @@ mod timeout;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
-    set_api_base, set_api_key,
+    clear_process_settings, set_api_base, set_api_key,
 };
 pub use retry::{RetryPolicy, RetryTransport};
 pub use router::Router;
