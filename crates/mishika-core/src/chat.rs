@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
-use crate::wire::{empty_as_none, lenient_u32, lenient_u64, null_as_default, string_enum};
+use crate::wire::{
+    EmptyAsNone, LenientU32, LenientU64, NullAsDefault, deserialize_lenient, lenient_u32,
+    null_as_default, string_enum,
+};
 
 string_enum! {
     /// Who wrote a message.
@@ -600,52 +603,92 @@ impl ChatRequest {
 request_options_builders!(ChatRequest);
 
 /// Token counts of a call.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Usage {
     /// Tokens in the prompt.
-    #[serde(default, deserialize_with = "lenient_u64")]
     pub prompt_tokens: Option<u64>,
     /// Tokens generated.
-    #[serde(default, deserialize_with = "lenient_u64")]
     pub completion_tokens: Option<u64>,
     /// Sum of both.
-    #[serde(default, deserialize_with = "lenient_u64")]
     pub total_tokens: Option<u64>,
-    /// Breakdown of the prompt tokens (cached …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_tokens_details: Option<Value>,
-    /// Breakdown of the generated tokens (reasoning …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_tokens_details: Option<Value>,
+    /// Breakdown of the prompt tokens (cached, audio …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<TokenDetails>,
+    /// Breakdown of the generated tokens (reasoning, audio …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<TokenDetails>,
     /// Any other field (LiteLLM adds `cost` on streamed usage).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// A breakdown of token counts (`prompt_tokens_details` / `completion_tokens_details`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TokenDetails {
+    /// Prompt tokens served from cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    /// Audio tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+    /// Text tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_tokens: Option<u64>,
+    /// Image tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_tokens: Option<u64>,
+    /// Reasoning tokens among the generated ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// Predicted-output tokens that were used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_prediction_tokens: Option<u64>,
+    /// Predicted-output tokens that were not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_prediction_tokens: Option<u64>,
+    /// Any other count.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+deserialize_lenient!(TokenDetails {
+    cached_tokens: LenientU64,
+    audio_tokens: LenientU64,
+    text_tokens: LenientU64,
+    image_tokens: LenientU64,
+    reasoning_tokens: LenientU64,
+    accepted_prediction_tokens: LenientU64,
+    rejected_prediction_tokens: LenientU64,
+});
+
+deserialize_lenient!(Usage {
+    prompt_tokens: LenientU64,
+    completion_tokens: LenientU64,
+    total_tokens: LenientU64,
+    prompt_tokens_details,
+    completion_tokens_details,
+});
+
 /// A chat answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatResponse {
     /// The completion's id.
-    #[serde(default)]
     pub id: Option<String>,
     /// `chat.completion`.
-    #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The model that answered.
-    #[serde(default)]
     pub model: Option<String>,
     /// The choices (one unless `n` was set).
-    #[serde(default, deserialize_with = "null_as_default")]
     pub choices: Vec<ChatChoice>,
     /// Token counts.
-    #[serde(default)]
     pub usage: Option<Usage>,
     /// Backend configuration fingerprint.
-    #[serde(default)]
     pub system_fingerprint: Option<String>,
+    /// The service tier that served the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
     /// Any other field the gateway sent.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -653,6 +696,17 @@ pub struct ChatResponse {
     #[serde(skip)]
     pub metadata: ResponseMetadata,
 }
+
+deserialize_lenient!(ChatResponse {
+    id,
+    object,
+    created: LenientU64,
+    model,
+    choices: NullAsDefault<_>,
+    usage,
+    system_fingerprint,
+    service_tier,
+});
 
 impl ChatResponse {
     /// The first choice's text, if any.
@@ -675,76 +729,92 @@ impl ChatResponse {
 }
 
 /// One choice of a chat answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChoice {
     /// Position among the choices.
-    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// The message.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub message: ResponseMessage,
     /// Why generation stopped (`""` decodes as `None`).
-    #[serde(default, deserialize_with = "empty_as_none")]
     pub finish_reason: Option<FinishReason>,
     /// Log probabilities, when asked for.
-    #[serde(default)]
     pub logprobs: Option<Value>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+deserialize_lenient!(ChatChoice {
+    index: LenientU32,
+    message: NullAsDefault<_>,
+    finish_reason: EmptyAsNone<_>,
+    logprobs,
+});
+
 /// The model's message in an answer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ResponseMessage {
     /// Normally `assistant`.
-    #[serde(default)]
     pub role: Option<Role>,
     /// The text.
-    #[serde(default)]
     pub content: Option<String>,
     /// Tool calls.
-    #[serde(default)]
     pub tool_calls: Option<Vec<ToolCall>>,
     /// A refusal explanation.
-    #[serde(default)]
     pub refusal: Option<String>,
     /// Reasoning text, where the gateway exposes it.
-    #[serde(default)]
     pub reasoning_content: Option<String>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+deserialize_lenient!(ResponseMessage {
+    role,
+    content,
+    tool_calls,
+    refusal,
+    reasoning_content,
+});
+
 /// One chunk of a streamed chat answer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChunk {
     /// The completion's id (the same on every chunk).
-    #[serde(default)]
     pub id: Option<String>,
     /// `chat.completion.chunk`.
-    #[serde(default)]
     pub object: Option<String>,
     /// Unix seconds.
-    #[serde(default, deserialize_with = "lenient_u64")]
     pub created: Option<u64>,
     /// The model.
-    #[serde(default)]
     pub model: Option<String>,
     /// The deltas (empty on a usage-only chunk).
-    #[serde(default, deserialize_with = "null_as_default")]
     pub choices: Vec<ChunkChoice>,
     /// Usage, on the last chunk when `include_usage` was asked.
-    #[serde(default)]
     pub usage: Option<Usage>,
     /// Backend configuration fingerprint.
-    #[serde(default)]
     pub system_fingerprint: Option<String>,
+    /// The service tier that served the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+deserialize_lenient!(ChatChunk {
+    id,
+    object,
+    created: LenientU64,
+    model,
+    choices: NullAsDefault<_>,
+    usage,
+    system_fingerprint,
+    service_tier,
+} skip [
+    // Random padding against length side channels: it carries nothing.
+    "obfuscation"
+]);
 
 impl ChatChunk {
     /// The first choice's text delta, if any.
@@ -754,47 +824,53 @@ impl ChatChunk {
 }
 
 /// One choice's delta in a chunk.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChunkChoice {
     /// Which choice this delta extends.
-    #[serde(default, deserialize_with = "lenient_u32")]
     pub index: u32,
     /// What was added.
-    #[serde(default, deserialize_with = "null_as_default")]
     pub delta: ChatDelta,
     /// Set on the choice's last chunk.
-    #[serde(default, deserialize_with = "empty_as_none")]
     pub finish_reason: Option<FinishReason>,
     /// Log probabilities.
-    #[serde(default)]
     pub logprobs: Option<Value>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+deserialize_lenient!(ChunkChoice {
+    index: LenientU32,
+    delta: NullAsDefault<_>,
+    finish_reason: EmptyAsNone<_>,
+    logprobs,
+});
+
 /// What a chunk adds to a choice.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ChatDelta {
     /// Set on the first chunk.
-    #[serde(default)]
     pub role: Option<Role>,
     /// More text.
-    #[serde(default)]
     pub content: Option<String>,
     /// Pieces of tool calls.
-    #[serde(default)]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
     /// More refusal text.
-    #[serde(default)]
     pub refusal: Option<String>,
     /// More reasoning text.
-    #[serde(default)]
     pub reasoning_content: Option<String>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
+
+deserialize_lenient!(ChatDelta {
+    role,
+    content,
+    tool_calls,
+    refusal,
+    reasoning_content,
+});
 
 /// A piece of a streamed tool call; pieces with the same `index` make one call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1040,7 +1116,8 @@ mod tests {
                 {"index": 1, "message": {"role": "critic", "content": null}, "finish_reason": "eos_token"}
             ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "cost": 0.5},
-            "service_tier": "default"
+            "service_tier": "default",
+            "provider_specific": {"a": [1, 2]}
         }"#;
         let response: ChatResponse = serde_json::from_str(body).unwrap();
         assert_eq!(response.content(), Some("hi"));
@@ -1055,7 +1132,8 @@ mod tests {
             response.choices[1].finish_reason,
             Some(FinishReason::Other("eos_token".into()))
         );
-        assert_eq!(response.extra["service_tier"], json!("default"));
+        assert_eq!(response.service_tier.as_deref(), Some("default"));
+        assert_eq!(response.extra["provider_specific"], json!({"a": [1, 2]}));
         let usage = response.usage.unwrap();
         assert_eq!(usage.total_tokens, Some(3));
         assert_eq!(usage.extra["cost"], json!(0.5));

@@ -368,10 +368,24 @@ impl Call {
         let (parts, body) = response.into_parts();
         Ok(SseStream::new(
             body,
-            ResponseMetadata::new(parts.status, parts.headers),
+            ResponseMetadata::new(parts.status, owned_headers(&parts.headers)),
             self.limits.max_sse_line,
         ))
     }
+}
+
+/// A copy of `headers` that owns its values. Header values from hyper are slices of the
+/// connection's read buffer; a long-lived stream that kept them would pin that buffer and
+/// make the connection allocate another (≈8 KiB per open stream).
+fn owned_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(mut copy) = HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+    }
+    owned
 }
 
 /// Join a base URL and an endpoint path as `{base}/v1/{path}`.

@@ -196,26 +196,28 @@ impl Body {
             }
             BodyInner::Stream(stream) => stream,
         };
-        let mut first: Option<Bytes> = None;
-        let mut buffer = BytesMut::new();
+        // Keep the chunks as they arrive and copy once into an exact-size buffer at the
+        // end: no regrowth of a large buffer, and a one-chunk body is not copied at all.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
         while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
             let chunk = chunk.map_err(TransportError::into_error)?;
-            let total = first.as_ref().map_or(0, Bytes::len) + buffer.len() + chunk.len();
+            total += chunk.len();
             if total > limit {
                 return Err(too_large(limit));
             }
-            // One chunk is kept as is; only a body of several chunks is copied together.
-            match first.take() {
-                None if buffer.is_empty() => first = Some(chunk),
-                None => buffer.extend_from_slice(&chunk),
-                Some(previous) => {
-                    buffer.reserve(previous.len() + chunk.len());
-                    buffer.extend_from_slice(&previous);
-                    buffer.extend_from_slice(&chunk);
-                }
+            if !chunk.is_empty() {
+                chunks.push(chunk);
             }
         }
-        Ok(first.unwrap_or_else(|| buffer.freeze()))
+        if chunks.len() <= 1 {
+            return Ok(chunks.pop().unwrap_or_default());
+        }
+        let mut buffer = BytesMut::with_capacity(total);
+        for chunk in &chunks {
+            buffer.extend_from_slice(chunk);
+        }
+        Ok(buffer.freeze())
     }
 }
 

@@ -233,3 +233,133 @@ impl From<Vec<Vec<u32>>> for TextInput {
         TextInput::TokenLists(lists)
     }
 }
+
+/// An object key, borrowed from the input when it has no escapes (the usual case), so
+/// matching a field name allocates nothing.
+pub(crate) enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(text) => text,
+            Key::Owned(text) => text,
+        }
+    }
+
+    pub(crate) fn into_owned(self) -> String {
+        match self {
+            Key::Borrowed(text) => text.to_owned(),
+            Key::Owned(text) => text,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                text: &'de str,
+            ) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(text))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(text.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(text))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// `null` as the default value, as a type for [`deserialize_lenient!`] fields.
+pub(crate) struct NullAsDefault<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for NullAsDefault<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        null_as_default(deserializer).map(NullAsDefault)
+    }
+}
+
+/// [`empty_as_none`] as a type for [`deserialize_lenient!`] fields.
+pub(crate) struct EmptyAsNone<T>(pub(crate) Option<T>);
+
+impl<'de, T: for<'a> From<&'a str>> Deserialize<'de> for EmptyAsNone<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        empty_as_none(deserializer).map(EmptyAsNone)
+    }
+}
+
+/// [`lenient_u64`] as a type for [`deserialize_lenient!`] fields.
+pub(crate) struct LenientU64(pub(crate) Option<u64>);
+
+impl<'de> Deserialize<'de> for LenientU64 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        lenient_u64(deserializer).map(LenientU64)
+    }
+}
+
+/// [`lenient_u32`] as a type for [`deserialize_lenient!`] fields.
+pub(crate) struct LenientU32(pub(crate) u32);
+
+impl<'de> Deserialize<'de> for LenientU32 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        lenient_u32(deserializer).map(LenientU32)
+    }
+}
+
+/// `Deserialize` for a response struct that keeps unknown fields in `extra` without serde's
+/// `flatten` (which buffers every object and costs ~20 % on each streamed chunk). Fields
+/// match their JSON names; a field listed as `name: Wrapper` is read through that lenient
+/// wrapper (`NullAsDefault<_>`, `EmptyAsNone<_>`, `LenientU64`, `LenientU32`). The struct
+/// must implement `Default` and have `extra: Map<String, Value>`. Keys listed in
+/// `skip [..]` are read and dropped.
+macro_rules! deserialize_lenient {
+    ($type:ident { $($field:ident $(: $wrapper:ty)?),* $(,)? } $(skip [$($skip:literal),*])?) => {
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct FieldsVisitor;
+                impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
+                    type Value = $type;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str(concat!("a ", stringify!($type), " object"))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$type, A::Error> {
+                        let mut out = <$type>::default();
+                        while let Some(key) = map.next_key::<$crate::wire::Key<'de>>()? {
+                            match key.as_str() {
+                                $(stringify!($field) => {
+                                    $crate::wire::deserialize_lenient!(@store out, $field, map $(, $wrapper)?);
+                                })*
+                                $($($skip)|* => {
+                                    map.next_value::<serde::de::IgnoredAny>()?;
+                                })?
+                                _ => {
+                                    let value: serde_json::Value = map.next_value()?;
+                                    out.extra.insert(key.into_owned(), value);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                deserializer.deserialize_map(FieldsVisitor)
+            }
+        }
+    };
+    (@store $out:ident, $field:ident, $map:ident) => { $out.$field = $map.next_value()?; };
+    (@store $out:ident, $field:ident, $map:ident, $wrapper:ty) => {
+        $out.$field = $map.next_value::<$wrapper>()?.0;
+    };
+}
+pub(crate) use deserialize_lenient;

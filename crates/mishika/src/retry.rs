@@ -165,8 +165,10 @@ impl Transport for RetryTransport {
                     }
                 },
             };
+            // For log lines only: cloning a Method and a Uri shares their bytes.
             let method = outgoing.method().clone();
-            let path = outgoing.uri().path().to_owned();
+            let uri = outgoing.uri().clone();
+            let path = uri.path();
             let outcome = match self.inner.send(outgoing).await {
                 Ok(response) if !last && is_retryable_status(response.status()) => {
                     let (response, error) = inspect(response).await;
