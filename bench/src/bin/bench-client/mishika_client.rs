@@ -1,0 +1,91 @@
+//! mishika, used as its README says: one `Client`, requests to `mishikallm_proxy/<model>`
+//! through the router and settings resolution on every call.
+
+use std::any::Any;
+
+use futures_util::StreamExt;
+use mishika::{ChatMessage, ChatRequest, Client, EmbeddingRequest, EncodingFormat};
+use mishika_bench::payload::embedding_inputs;
+use mishika_bench::{CHAT_MODEL, EMBEDDING_MODEL, PROMPT};
+
+use crate::BenchClient;
+
+pub(crate) struct Mishika {
+    client: Client,
+    model: String,
+    embedding_model: String,
+}
+
+impl Mishika {
+    pub(crate) fn new(base: &str) -> Mishika {
+        let client = Client::builder()
+            .api_base(base)
+            .api_key("sk-bench")
+            .build()
+            .expect("mishika client");
+        Mishika {
+            client,
+            model: format!("mishikallm_proxy/{CHAT_MODEL}"),
+            embedding_model: format!("mishikallm_proxy/{EMBEDDING_MODEL}"),
+        }
+    }
+
+    fn request(&self) -> ChatRequest {
+        ChatRequest::new(self.model.as_str(), [ChatMessage::user(PROMPT)])
+    }
+}
+
+impl BenchClient for Mishika {
+    async fn chat(&self) -> usize {
+        let response = self
+            .client
+            .chat(self.request())
+            .await
+            .expect("mishika chat");
+        response.content().map_or(0, str::len)
+    }
+
+    async fn stream(&self) -> usize {
+        let mut stream = self
+            .client
+            .chat_stream(self.request())
+            .await
+            .expect("mishika chat_stream");
+        let mut chunks = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.expect("mishika chunk");
+            std::hint::black_box(chunk.content());
+            chunks += 1;
+        }
+        chunks
+    }
+
+    async fn open_idle(&self) -> Box<dyn Any> {
+        let mut stream = self
+            .client
+            .chat_stream(self.request())
+            .await
+            .expect("mishika chat_stream");
+        let first = stream
+            .next()
+            .await
+            .expect("a first chunk")
+            .expect("mishika chunk");
+        std::hint::black_box(first);
+        Box::new(stream)
+    }
+
+    async fn embed(&self, base64: bool) -> Vec<Vec<f32>> {
+        let mut request = EmbeddingRequest::new(self.embedding_model.as_str(), embedding_inputs());
+        if base64 {
+            request = request.encoding_format(EncodingFormat::Base64);
+        }
+        let response = self
+            .client
+            .embedding(request)
+            .await
+            .expect("mishika embedding");
+        // Already `Vec<f32>` whatever the wire format was.
+        response.data.into_iter().map(|e| e.embedding).collect()
+    }
+}
