@@ -299,10 +299,10 @@ impl Call {
             headers.insert(CONTENT_TYPE, value);
         }
         if let Some(key) = &self.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                .map_err(|_| Error::config("the API key is not a valid header value"))?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
+            let value = key
+                .bearer()
+                .ok_or_else(|| Error::config("the API key is not a valid header value"))?;
+            headers.insert(AUTHORIZATION, value.clone());
         }
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());

@@ -186,10 +186,10 @@ impl Client {
     /// its model name.
     pub fn route<R: RoutedRequest>(&self, mut request: R) -> Result<(Arc<dyn Provider>, Call, R)> {
         request.check()?;
-        let (provider, strip) = self.inner.router.resolve(request.model_mut())?;
-        let provider = Arc::clone(provider);
+        let (route, strip) = self.inner.router.resolve_route(request.model_mut())?;
+        let (provider, name) = (Arc::clone(&route.provider), Arc::clone(&route.name));
         request.model_mut().replace_range(..strip, "");
-        let call = self.call_for(provider.as_ref(), request.request_options())?;
+        let call = self.call_named(provider.as_ref(), name, request.request_options());
         Ok((provider, call, request))
     }
 
@@ -199,6 +199,15 @@ impl Client {
         provider: &dyn Provider,
         options: &mishika_core::RequestOptions,
     ) -> Result<Call> {
+        Ok(self.call_named(provider, Arc::from(provider.name()), options))
+    }
+
+    fn call_named(
+        &self,
+        provider: &dyn Provider,
+        name: Arc<str>,
+        options: &mishika_core::RequestOptions,
+    ) -> Call {
         let settings = &self.inner.settings;
         let env = provider.env();
         let (global_base, global_key) = if settings.process_wide {
@@ -234,15 +243,13 @@ impl Client {
             num_retries: options.num_retries,
             retry_deadline: options.retry_deadline,
         };
-        Ok(
-            Call::new(Arc::clone(&self.inner.transport), provider.name())
-                .with_api_base(api_base)
-                .with_api_key(api_key)
-                .with_headers(headers)
-                .with_policy(policy)
-                .with_limits(settings.limits)
-                .with_env(env),
-        )
+        Call::new(Arc::clone(&self.inner.transport), name)
+            .with_api_base(api_base)
+            .with_api_key(api_key)
+            .with_headers(headers)
+            .with_policy(policy)
+            .with_limits(settings.limits)
+            .with_env(env)
     }
 }
 

@@ -10,22 +10,40 @@ use mishika_core::{Error, ErrorKind, Provider};
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     /// Sorted longest prefix first.
-    routes: Vec<(String, Arc<dyn Provider>)>,
+    routes: Vec<Route>,
+}
+
+/// One registered provider.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    prefix: String,
+    pub(crate) provider: Arc<dyn Provider>,
+    /// The provider's name, shared by every call rather than copied into each.
+    pub(crate) name: Arc<str>,
 }
 
 impl Router {
     /// Register `provider` under `prefix`, replacing any provider already there.
     pub fn register(&mut self, prefix: impl Into<String>, provider: Arc<dyn Provider>) {
         let prefix = prefix.into().trim_end_matches('/').to_owned();
-        self.routes.retain(|(existing, _)| *existing != prefix);
-        self.routes.push((prefix, provider));
-        self.routes
-            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        self.routes.retain(|route| route.prefix != prefix);
+        let name = Arc::from(provider.name());
+        self.routes.push(Route {
+            prefix,
+            provider,
+            name,
+        });
+        self.routes.sort_by(|a, b| {
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(a.prefix.cmp(&b.prefix))
+        });
     }
 
     /// The registered prefixes, sorted.
     pub fn prefixes(&self) -> Vec<&str> {
-        let mut prefixes: Vec<&str> = self.routes.iter().map(|(p, _)| p.as_str()).collect();
+        let mut prefixes: Vec<&str> = self.routes.iter().map(|r| r.prefix.as_str()).collect();
         prefixes.sort_unstable();
         prefixes
     }
@@ -35,8 +53,8 @@ impl Router {
         let prefix = prefix.trim_end_matches('/');
         self.routes
             .iter()
-            .find(|(registered, _)| registered == prefix)
-            .map(|(_, provider)| provider)
+            .find(|route| route.prefix == prefix)
+            .map(|route| &route.provider)
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::UnknownProvider,
@@ -50,7 +68,14 @@ impl Router {
 
     /// The provider for `model` and the length of the prefix to strip (prefix + `/`).
     pub fn resolve(&self, model: &str) -> Result<(&Arc<dyn Provider>, usize), Error> {
-        for (prefix, provider) in &self.routes {
+        self.resolve_route(model)
+            .map(|(route, strip)| (&route.provider, strip))
+    }
+
+    /// [`resolve`](Router::resolve), giving the whole route (provider and shared name).
+    pub(crate) fn resolve_route(&self, model: &str) -> Result<(&Route, usize), Error> {
+        for route in &self.routes {
+            let prefix = &route.prefix;
             if let Some(rest) = model.strip_prefix(prefix.as_str()) {
                 if let Some(name) = rest.strip_prefix('/') {
                     if name.is_empty() {
@@ -59,7 +84,7 @@ impl Router {
                             format!("model `{model}` names no model after the prefix `{prefix}/`"),
                         ));
                     }
-                    return Ok((provider, prefix.len() + 1));
+                    return Ok((route, prefix.len() + 1));
                 }
             }
         }

@@ -66,7 +66,8 @@ struct IdleBody {
     inner: Body,
     idle: Duration,
     deadline: Instant,
-    sleep: Pin<Box<Sleep>>,
+    /// Created the first time the body has to wait: most bodies of plain answers never do.
+    sleep: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
 
@@ -80,12 +81,11 @@ impl fmt::Debug for IdleBody {
 
 impl IdleBody {
     fn new(inner: Body, idle: Duration) -> IdleBody {
-        let deadline = Instant::now() + idle;
         IdleBody {
             inner,
             idle,
-            deadline,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline: Instant::now() + idle,
+            sleep: None,
             done: false,
         }
     }
@@ -108,11 +108,14 @@ impl Stream for IdleBody {
                 Poll::Ready(item)
             }
             Poll::Pending => {
-                if this.sleep.deadline() != this.deadline {
-                    let deadline = this.deadline;
-                    this.sleep.as_mut().reset(deadline);
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.deadline() != deadline {
+                    sleep.as_mut().reset(deadline);
                 }
-                match this.sleep.as_mut().poll(cx) {
+                match sleep.as_mut().poll(cx) {
                     Poll::Pending => Poll::Pending,
                     Poll::Ready(()) => {
                         this.done = true;
