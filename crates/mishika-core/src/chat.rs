@@ -5,13 +5,14 @@
 //! fields kept in `extra`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
 use crate::wire::{
-    EmptyAsNone, LenientU32, LenientU64, NullAsDefault, deserialize_lenient, lenient_u32,
+    EmptyAsNone, Key, LenientU32, LenientU64, NullAsDefault, deserialize_lenient, lenient_u32,
     null_as_default, string_enum,
 };
 
@@ -780,41 +781,123 @@ deserialize_lenient!(ResponseMessage {
 /// One chunk of a streamed chat answer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChunk {
-    /// The completion's id (the same on every chunk).
-    pub id: Option<String>,
+    /// The completion's id (the same on every chunk, so the chunks of one stream share it).
+    pub id: Option<Arc<str>>,
     /// `chat.completion.chunk`.
-    pub object: Option<String>,
+    pub object: Option<Arc<str>>,
     /// Unix seconds.
     pub created: Option<u64>,
     /// The model.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The deltas (empty on a usage-only chunk).
     pub choices: Vec<ChunkChoice>,
     /// Usage, on the last chunk when `include_usage` was asked.
     pub usage: Option<Usage>,
     /// Backend configuration fingerprint.
-    pub system_fingerprint: Option<String>,
+    pub system_fingerprint: Option<Arc<str>>,
     /// The service tier that served the call.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<String>,
+    pub service_tier: Option<Arc<str>>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-deserialize_lenient!(ChatChunk {
-    id,
-    object,
-    created: LenientU64,
-    model,
-    choices: NullAsDefault<_>,
-    usage,
-    system_fingerprint,
-    service_tier,
-} skip [
-    // Random padding against length side channels: it carries nothing.
-    "obfuscation"
-]);
+/// The strings every chunk of a stream repeats (id, object, model …). Decoding a chunk
+/// through [`ChunkStrings::decode`] reuses the previous chunk's allocation when the text is
+/// the same, so a stream allocates them once instead of once per chunk.
+#[derive(Debug, Default)]
+pub struct ChunkStrings {
+    id: Option<Arc<str>>,
+    object: Option<Arc<str>>,
+    model: Option<Arc<str>>,
+    system_fingerprint: Option<Arc<str>>,
+    service_tier: Option<Arc<str>>,
+}
+
+/// The shared copy of `text`: the cached one when equal, else a new one that is cached.
+fn intern(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str>> {
+    let text = text?;
+    match cache {
+        Some(shared) if **shared == *text.as_str() => Some(Arc::clone(shared)),
+        _ => {
+            let shared: Arc<str> = Arc::from(text.as_str());
+            *cache = Some(Arc::clone(&shared));
+            Some(shared)
+        }
+    }
+}
+
+impl ChunkStrings {
+    /// Decode one chunk's JSON, sharing repeated strings with earlier chunks.
+    pub fn decode(&mut self, json: &[u8]) -> serde_json::Result<ChatChunk> {
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let chunk = serde::de::DeserializeSeed::deserialize(ChunkSeed(self), &mut deserializer)?;
+        deserializer.end()?;
+        Ok(chunk)
+    }
+}
+
+struct ChunkSeed<'a>(&'a mut ChunkStrings);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ChunkSeed<'_> {
+    type Value = ChatChunk;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<ChatChunk, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ChunkSeed<'_> {
+    type Value = ChatChunk;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a ChatChunk object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ChatChunk, A::Error> {
+        let strings = self.0;
+        let mut chunk = ChatChunk::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "id" => chunk.id = intern(&mut strings.id, map.next_value()?),
+                "object" => chunk.object = intern(&mut strings.object, map.next_value()?),
+                "model" => chunk.model = intern(&mut strings.model, map.next_value()?),
+                "system_fingerprint" => {
+                    chunk.system_fingerprint =
+                        intern(&mut strings.system_fingerprint, map.next_value()?)
+                }
+                "service_tier" => {
+                    chunk.service_tier = intern(&mut strings.service_tier, map.next_value()?)
+                }
+                "created" => chunk.created = map.next_value::<LenientU64>()?.0,
+                "choices" => chunk.choices = map.next_value::<NullAsDefault<_>>()?.0,
+                "usage" => chunk.usage = map.next_value()?,
+                // Random padding against length side channels: it carries nothing.
+                "obfuscation" => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                _ => {
+                    let value: Value = map.next_value()?;
+                    chunk.extra.insert(key.into_owned(), value);
+                }
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChatChunk {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ChatChunk, D::Error> {
+        serde::de::DeserializeSeed::deserialize(
+            ChunkSeed(&mut ChunkStrings::default()),
+            deserializer,
+        )
+    }
+}
 
 impl ChatChunk {
     /// The first choice's text delta, if any.
@@ -924,18 +1007,16 @@ impl ChatStreamAccumulator {
     pub fn push(&mut self, chunk: &ChatChunk) {
         let response = &mut self.response;
         if response.id.is_none() {
-            response.id.clone_from(&chunk.id);
-            response.model.clone_from(&chunk.model);
+            response.id = chunk.id.as_deref().map(str::to_owned);
+            response.model = chunk.model.as_deref().map(str::to_owned);
             response.created = chunk.created;
             response.object = Some("chat.completion".to_owned());
         }
         if chunk.usage.is_some() {
             response.usage.clone_from(&chunk.usage);
         }
-        if chunk.system_fingerprint.is_some() {
-            response
-                .system_fingerprint
-                .clone_from(&chunk.system_fingerprint);
+        if let Some(fingerprint) = &chunk.system_fingerprint {
+            response.system_fingerprint = Some(fingerprint.to_string());
         }
         for delta_choice in &chunk.choices {
             let position = match response

@@ -20,33 +20,52 @@ use crate::transport::Body;
 
 /// A frame type an [`SseStream`] can yield.
 pub trait StreamFrame: DeserializeOwned + Send + 'static {
+    /// State kept across the frames of one stream (e.g. shared repeated strings).
+    type Decoder: Default + Send + Unpin + 'static;
+
+    /// Decode one frame's JSON.
+    fn decode(decoder: &mut Self::Decoder, json: &[u8]) -> serde_json::Result<Self>;
+
     /// True when this decoded frame is really an in-band error (`{"error": …}`).
     fn is_error_frame(&self) -> bool;
 }
 
 impl StreamFrame for crate::chat::ChatChunk {
+    type Decoder = crate::chat::ChunkStrings;
+
+    fn decode(decoder: &mut Self::Decoder, json: &[u8]) -> serde_json::Result<Self> {
+        decoder.decode(json)
+    }
+
     fn is_error_frame(&self) -> bool {
         self.extra.contains_key("error")
     }
 }
 
 impl StreamFrame for crate::completions::CompletionChunk {
+    type Decoder = ();
+
+    fn decode(_: &mut (), json: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(json)
+    }
+
     fn is_error_frame(&self) -> bool {
         self.extra.contains_key("error")
     }
 }
 
 /// A typed stream of frames from a server-sent-events body.
-pub struct SseStream<T> {
+pub struct SseStream<T: StreamFrame> {
     body: Body,
     decoder: SseDecoder,
+    frames: <T as StreamFrame>::Decoder,
     metadata: ResponseMetadata,
     finished: bool,
     eof: bool,
     _frame: PhantomData<fn() -> T>,
 }
 
-impl<T> std::fmt::Debug for SseStream<T> {
+impl<T: StreamFrame> std::fmt::Debug for SseStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SseStream")
             .field("status", &self.metadata.status)
@@ -61,6 +80,7 @@ impl<T: StreamFrame> SseStream<T> {
         SseStream {
             body,
             decoder: SseDecoder::with_max_line(max_line),
+            frames: Default::default(),
             metadata,
             finished: false,
             eof: false,
@@ -86,7 +106,7 @@ impl<T: StreamFrame> SseStream<T> {
         if event.event.as_deref() == Some("error") {
             return Some(Err(Error::from_stream_frame(data)));
         }
-        match serde_json::from_slice::<T>(data) {
+        match T::decode(&mut self.frames, data) {
             Ok(frame) if frame.is_error_frame() => Some(Err(Error::from_stream_frame(data))),
             Ok(frame) => Some(Ok(frame)),
             Err(e) => Some(Err(Error::decode(format!(
