@@ -16,7 +16,7 @@ echo
 echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
 echo "- toolchain: $(rustc --version)"
-echo "- mishika: $(git -C .. rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C .. diff --quiet HEAD -- ../crates 2>/dev/null || echo ' + uncommitted changes in crates/')"
+echo "- mishika: $(git -C .. rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C .. diff --quiet HEAD -- crates 2>/dev/null || echo ' + uncommitted changes in crates/')"
 echo "- async-openai: $(cargo tree --quiet --depth 1 -e normal 2>/dev/null | grep -m1 -o 'async-openai v[0-9.]*' || echo '?')"
 
 exec ./target/release/bench-driver --raw target/bench-results.jsonl "$@"
