@@ -405,11 +405,6 @@ pub struct TranscriptionResponse {
 }
 
 impl TranscriptionResponse {
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
-
     /// Parse any transcription body: a JSON object, a JSON string, or plain text.
     pub fn parse(bytes: &[u8], metadata: ResponseMetadata) -> Result<TranscriptionResponse> {
         let trimmed = bytes.trim_ascii_start();

@@ -722,11 +722,6 @@ impl ChatResponse {
             .and_then(|choice| choice.message.tool_calls.as_deref())
             .unwrap_or(&[])
     }
-
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
 }
 
 /// One choice of a chat answer.

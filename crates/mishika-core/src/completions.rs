@@ -197,11 +197,6 @@ impl CompletionResponse {
     pub fn text(&self) -> Option<&str> {
         Some(self.choices.first()?.text.as_str())
     }
-
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
 }
 
 /// One completion.

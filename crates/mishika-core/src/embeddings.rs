@@ -114,11 +114,6 @@ impl EmbeddingResponse {
         data.sort_by_key(|embedding| embedding.index);
         data.into_iter().map(|e| e.embedding.as_slice()).collect()
     }
-
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
 }
 
 /// One vector.

@@ -135,12 +135,7 @@ pub struct ImageResponse {
     pub metadata: ResponseMetadata,
 }
 
-impl ImageResponse {
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
-}
+impl ImageResponse {}
 
 /// One generated image: a URL or base64 data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -410,13 +410,23 @@ pub trait WithMetadata {
     fn set_metadata(&mut self, metadata: ResponseMetadata);
 }
 
+/// `WithMetadata` and the `metadata()` accessor for every typed JSON answer.
 macro_rules! with_metadata {
     ($($type:ty),*) => {
-        $(impl WithMetadata for $type {
-            fn set_metadata(&mut self, metadata: ResponseMetadata) {
-                self.metadata = metadata;
+        $(
+            impl WithMetadata for $type {
+                fn set_metadata(&mut self, metadata: ResponseMetadata) {
+                    self.metadata = metadata;
+                }
             }
-        })*
+
+            impl $type {
+                /// The answer's status and headers (`x-litellm-*`, rate limits …).
+                pub fn metadata(&self) -> &ResponseMetadata {
+                    &self.metadata
+                }
+            }
+        )*
     };
 }
 

@@ -138,12 +138,7 @@ pub struct RerankResponse {
     pub metadata: ResponseMetadata,
 }
 
-impl RerankResponse {
-    /// The answer's status and headers.
-    pub fn metadata(&self) -> &ResponseMetadata {
-        &self.metadata
-    }
-}
+impl RerankResponse {}
 
 /// One ranked document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
