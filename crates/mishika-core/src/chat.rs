@@ -760,6 +760,12 @@ pub struct ResponseMessage {
     pub refusal: Option<String>,
     /// Reasoning text, where the gateway exposes it.
     pub reasoning_content: Option<String>,
+    /// Citations and other annotations of the text (web search results …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Vec<Value>>,
+    /// Audio output, for audio-capable models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Value>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -771,6 +777,8 @@ deserialize_lenient!(ResponseMessage {
     tool_calls,
     refusal,
     reasoning_content,
+    annotations,
+    audio,
 });
 
 /// One chunk of a streamed chat answer.
@@ -1199,7 +1207,7 @@ mod tests {
         assert_eq!(response.content(), Some("hi"));
         assert_eq!(response.object, None);
         assert_eq!(response.choices[0].finish_reason, None);
-        assert_eq!(response.choices[0].message.extra["audio"], Value::Null);
+        assert_eq!(response.choices[0].message.audio, None);
         assert_eq!(
             response.choices[1].message.role,
             Some(Role::Other("critic".into()))
