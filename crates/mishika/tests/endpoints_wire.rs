@@ -537,3 +537,25 @@ async fn every_endpoint_maps_an_error_answer() {
         c.list_models("mishikallm_proxy").await.map(|_| ())
     });
 }
+
+#[test]
+fn local_file_failures_are_io_errors() {
+    let missing = std::env::temp_dir().join("mishika-no-such-dir/audio.wav");
+    let error = AudioFile::from_path(&missing).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Io);
+    assert!(error.message().contains("audio.wav"), "{error}");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(b"png");
+    let image = mishika::Image {
+        b64_json: Some(b64),
+        ..Default::default()
+    };
+    assert_eq!(image.save(&missing).unwrap_err().kind(), ErrorKind::Io);
+    assert_eq!(
+        AudioFile::new(&b"x"[..], "clip.M4A").content_type,
+        "audio/mp4"
+    );
+    assert_eq!(
+        AudioFile::new(&b"x"[..], "noext").content_type,
+        "application/octet-stream"
+    );
+}
