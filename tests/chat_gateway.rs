@@ -336,6 +336,33 @@ async fn stream_idle_timeout_fires_on_a_stalled_stream() {
 }
 
 #[tokio::test]
+async fn per_request_stream_idle_timeout_beats_the_client() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(
+        ScriptedResponse::sse([r#"{"choices":[{"index":0,"delta":{"content":"x"}}]}"#]).hold_open(),
+    );
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .stream_idle_timeout(None)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let items: Vec<_> = client
+        .chat_stream(ask("x").stream_idle_timeout(Duration::from_millis(200)))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(items.len(), 2);
+    let error = items[1].as_ref().unwrap_err();
+    assert_eq!(
+        error.timeout_phase(),
+        Some(mishika::TimeoutPhase::StreamIdle)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
 async fn request_timeout_fires_on_a_slow_head() {
     let gateway = MockGateway::start().await.unwrap();
     gateway.push_response(ScriptedResponse::status(200).delay(Duration::from_secs(5)));

@@ -214,8 +214,9 @@ impl ResponseMetadata {
     }
 }
 
-/// The per-request limits a transport decorator (timeouts, retries) reads from the
-/// `http::Request` extensions; set by [`Call`](crate::Call) on every request it builds.
+/// A request's own overrides of the transport policy (idle timeout, retries), read by the
+/// transport decorators from the `http::Request` extensions; [`Call`](crate::Call) inserts it
+/// only when the request overrides something. `None` means "the client's default".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallPolicy {
     /// Deadline for the whole request.

@@ -157,6 +157,7 @@ pub struct Call {
     api_key: Option<ApiKey>,
     headers: HeaderMap,
     policy: CallPolicy,
+    deadline: Option<std::time::Duration>,
     limits: Limits,
     env: ProviderEnv,
 }
@@ -182,6 +183,7 @@ impl Call {
             api_key: None,
             headers: HeaderMap::new(),
             policy: CallPolicy::default(),
+            deadline: None,
             limits: Limits::default(),
             env: ProviderEnv::default(),
         }
@@ -205,10 +207,23 @@ impl Call {
         self
     }
 
-    /// Set the per-request policy (travels in each request's extensions).
+    /// Set the request's own overrides of the transport policy (idle timeout, retries). They
+    /// travel in each request's extensions — only when there are any, so the common request
+    /// carries no extension to allocate and copy.
     pub fn with_policy(mut self, policy: CallPolicy) -> Call {
         self.policy = policy;
         self
+    }
+
+    /// Set the deadline for the whole call, which the client applies around the provider.
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Call {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline for the whole call.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        self.deadline
     }
 
     /// Set the memory limits.
@@ -238,7 +253,7 @@ impl Call {
         self.api_key.as_ref()
     }
 
-    /// The per-request policy (deadlines, retries).
+    /// The request's own overrides of the transport policy.
     pub fn policy(&self) -> CallPolicy {
         self.policy
     }
@@ -307,7 +322,9 @@ impl Call {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        request.extensions_mut().insert(self.policy);
+        if self.policy != CallPolicy::default() {
+            request.extensions_mut().insert(self.policy);
+        }
         Ok(request)
     }
 

@@ -35,7 +35,7 @@ macro_rules! endpoints {
             pub async fn $method(&self, request: $request) -> Result<$response> {
                 let (provider, call, request) = self.route(request)?;
                 with_deadline(
-                    call.policy().timeout,
+                    call.deadline(),
                     endpoints!(@call provider, call, request, $method $(, $provider_method)?),
                 )
                 .await
@@ -162,7 +162,7 @@ impl Client {
             request.encoding_format = self.inner.settings.embedding_encoding.clone();
         }
         let (provider, call, request) = self.route(request)?;
-        with_deadline(call.policy().timeout, provider.embedding(&call, request)).await
+        with_deadline(call.deadline(), provider.embedding(&call, request)).await
     }
 
     /// The models the provider registered under `prefix` serves: `GET /v1/models`.
@@ -179,7 +179,7 @@ impl Client {
     ) -> Result<ModelList> {
         let provider = self.inner.router.provider(prefix)?;
         let call = self.call_for(provider.as_ref(), options)?;
-        with_deadline(call.policy().timeout, provider.list_models(&call)).await
+        with_deadline(call.deadline(), provider.list_models(&call)).await
     }
 
     /// Resolve the provider and settings for `request`, stripping the routing prefix from
@@ -236,18 +236,15 @@ impl Client {
             }
             headers
         };
-        let policy = CallPolicy {
-            timeout: options.timeout.or(settings.timeout),
-            stream_idle_timeout: options.stream_idle_timeout.or(settings.stream_idle_timeout),
-            // Unset: the client's RetryPolicy decides.
-            num_retries: options.num_retries,
-            retry_deadline: options.retry_deadline,
-        };
+        // Only the request's own overrides travel with it; the transport decorators hold the
+        // client's defaults.
+        let policy: CallPolicy = options.policy();
         Call::new(Arc::clone(&self.inner.transport), name)
             .with_api_base(api_base)
             .with_api_key(api_key)
             .with_headers(headers)
             .with_policy(policy)
+            .with_deadline(options.timeout.or(settings.timeout))
             .with_limits(settings.limits)
             .with_env(env)
     }
@@ -470,7 +467,10 @@ impl ClientBuilder {
         // Retries sit right above the byte mover; the idle watch wraps the body that is
         // finally handed out.
         let retrying: Arc<dyn Transport> = Arc::new(RetryTransport::new(base, self.retry));
-        let transport: Arc<dyn Transport> = Arc::new(IdleTimeoutTransport::new(retrying));
+        let transport: Arc<dyn Transport> = Arc::new(IdleTimeoutTransport::new(
+            retrying,
+            self.settings.stream_idle_timeout,
+        ));
         Ok(Client {
             inner: Arc::new(Inner {
                 router: self.router,

@@ -30,16 +30,21 @@ pub(crate) async fn with_deadline<T>(
 }
 
 /// Wraps a transport so that every response body fails with an idle timeout when no bytes
-/// arrive for the request's `stream_idle_timeout`.
+/// arrive for the request's `stream_idle_timeout` (or this transport's default).
 #[derive(Debug)]
 pub struct IdleTimeoutTransport {
     inner: Arc<dyn Transport>,
+    default_idle: Option<Duration>,
 }
 
 impl IdleTimeoutTransport {
-    /// Watch the bodies of `inner`'s responses.
-    pub fn new(inner: Arc<dyn Transport>) -> IdleTimeoutTransport {
-        IdleTimeoutTransport { inner }
+    /// Watch the bodies of `inner`'s responses, allowing `default_idle` of silence unless a
+    /// request sets its own.
+    pub fn new(inner: Arc<dyn Transport>, default_idle: Option<Duration>) -> IdleTimeoutTransport {
+        IdleTimeoutTransport {
+            inner,
+            default_idle,
+        }
     }
 }
 
@@ -52,7 +57,8 @@ impl Transport for IdleTimeoutTransport {
         let idle = request
             .extensions()
             .get::<CallPolicy>()
-            .and_then(|policy| policy.stream_idle_timeout);
+            .and_then(|policy| policy.stream_idle_timeout)
+            .or(self.default_idle);
         let response = self.inner.send(request).await?;
         Ok(match idle {
             Some(idle) => response.map(|body| Body::from_stream(IdleBody::new(body, idle))),
