@@ -13,6 +13,7 @@
 //! # Ok::<(), mishika_core::Error>(())
 //! ```
 
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,6 +28,38 @@ pub const DEFAULT_USER_AGENT: &str = concat!("mishika/", env!("CARGO_PKG_VERSION
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    urls: Arc<UrlCache>,
+}
+
+/// reqwest wants a `url::Url`, and parsing one costs ~20 k instructions (IDNA host handling),
+/// more than the rest of the client's work on a call. A client talks to a handful of
+/// endpoints, so the parsed URLs are kept, keyed by the request's `Uri`.
+#[derive(Debug, Default)]
+struct UrlCache {
+    entries: RwLock<Vec<(http::Uri, reqwest::Url)>>,
+}
+
+/// Endpoints a transport remembers; URLs past this are parsed each time.
+const MAX_CACHED_URLS: usize = 64;
+
+impl UrlCache {
+    fn url(&self, uri: &http::Uri) -> Result<reqwest::Url, TransportError> {
+        if let Ok(entries) = self.entries.read() {
+            if let Some((_, url)) = entries.iter().find(|(known, _)| known == uri) {
+                return Ok(url.clone());
+            }
+        }
+        let url = reqwest::Url::parse(&uri.to_string()).map_err(|e| {
+            TransportError::new(TransportErrorKind::Other, format!("invalid URL `{uri}`"))
+                .with_source(e)
+        })?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() < MAX_CACHED_URLS && !entries.iter().any(|(known, _)| known == uri) {
+                entries.push((uri.clone(), url.clone()));
+            }
+        }
+        Ok(url)
+    }
 }
 
 impl HttpTransport {
@@ -43,7 +76,10 @@ impl HttpTransport {
 
     /// Wrap a reqwest client you configured yourself.
     pub fn from_client(client: reqwest::Client) -> HttpTransport {
-        HttpTransport { client }
+        HttpTransport {
+            client,
+            urls: Arc::default(),
+        }
     }
 }
 
@@ -142,7 +178,7 @@ impl HttpTransportBuilder {
         let client = builder
             .build()
             .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
-        Ok(HttpTransport { client })
+        Ok(HttpTransport::from_client(client))
     }
 }
 
@@ -175,8 +211,11 @@ impl Transport for HttpTransport {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Body>, TransportError> {
-        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
-            .map_err(transport_error)?;
+        let (parts, body) = request.into_parts();
+        let mut request = reqwest::Request::new(parts.method, self.urls.url(&parts.uri)?);
+        *request.headers_mut() = parts.headers;
+        *request.version_mut() = parts.version;
+        *request.body_mut() = Some(reqwest::Body::from(body));
         let response = self
             .client
             .execute(request)
