@@ -794,8 +794,9 @@ pub struct ChatChunk {
     pub model: Option<Arc<str>>,
     /// The deltas (empty on a usage-only chunk).
     pub choices: Vec<ChunkChoice>,
-    /// Usage, on the last chunk when `include_usage` was asked.
-    pub usage: Option<Usage>,
+    /// Usage, on the last chunk when `include_usage` was asked. Boxed: it comes once per
+    /// stream, and an inline `Usage` would triple the size of every chunk.
+    pub usage: Option<Box<Usage>>,
     /// Backend configuration fingerprint.
     pub system_fingerprint: Option<Arc<str>>,
     /// The service tier that served the call.
@@ -834,7 +835,7 @@ fn intern(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str
 impl ChunkStrings {
     /// Decode one chunk's JSON, sharing repeated strings with earlier chunks.
     pub fn decode(&mut self, json: &[u8]) -> serde_json::Result<ChatChunk> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let mut deserializer = serde_json::Deserializer::from_str(crate::wire::json_text(json)?);
         let chunk = serde::de::DeserializeSeed::deserialize(ChunkSeed(self), &mut deserializer)?;
         deserializer.end()?;
         Ok(chunk)
@@ -1015,8 +1016,8 @@ impl ChatStreamAccumulator {
             response.created = chunk.created;
             response.object = Some("chat.completion".to_owned());
         }
-        if chunk.usage.is_some() {
-            response.usage.clone_from(&chunk.usage);
+        if let Some(usage) = &chunk.usage {
+            response.usage = Some(Usage::clone(usage));
         }
         if let Some(fingerprint) = &chunk.system_fingerprint {
             response.system_fingerprint = Some(fingerprint.to_string());
@@ -1298,6 +1299,26 @@ mod tests {
         );
         assert!(
             serde_json::from_str::<ChatResponse>(r#"{"choices":[{"index":99999999999}]}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn chunk_frames_are_checked_for_utf8_once_and_share_repeated_strings() {
+        let mut strings = ChunkStrings::default();
+        let frame = "{\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\u{e9}\"}}]}";
+        let first = strings.decode(frame.as_bytes()).unwrap();
+        let second = strings.decode(frame.as_bytes()).unwrap();
+        assert_eq!(second.content(), Some("h\u{e9}"));
+        assert!(Arc::ptr_eq(
+            first.id.as_ref().unwrap(),
+            second.id.as_ref().unwrap()
+        ));
+        let error = strings
+            .decode(b"{\"id\":\"c\xff\",\"choices\":[]}")
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("invalid UTF-8 at byte 8"),
+            "{error}"
         );
     }
 }

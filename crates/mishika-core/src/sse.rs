@@ -1,8 +1,9 @@
-//! A server-sent-events decoder that scans one `BytesMut` in place.
+//! A server-sent-events decoder that does not copy what the network hands it.
 //!
-//! Network chunks are appended to a single buffer; lines are found with `memchr` and split
-//! off without copying, so the `data` of a one-line event (what every OpenAI-style gateway
-//! sends) is a zero-copy slice of the buffer. Only multi-line `data` is joined.
+//! A network chunk pushed as [`Bytes`] is kept as it is, and every complete line in it is
+//! split off as a zero-copy slice, so the `data` of a one-line event (what every
+//! OpenAI-style gateway sends) shares the transport's buffer. Only a line cut by a chunk
+//! boundary is gathered into a buffer of its own, and only multi-line `data` is joined.
 //! UTF-8 is never decoded here: a character split across chunks is simply bytes waiting
 //! for the rest of their line.
 
@@ -22,7 +23,8 @@ pub struct SseEvent {
     pub data: Bytes,
 }
 
-/// Incremental SSE decoder: [`push`](SseDecoder::push) bytes, then drain
+/// Incremental SSE decoder: [`push_bytes`](SseDecoder::push_bytes) (or
+/// [`push`](SseDecoder::push)) what arrives, then drain
 /// [`next_event`](SseDecoder::next_event) until it returns `None`.
 ///
 /// ```
@@ -37,9 +39,12 @@ pub struct SseEvent {
 /// ```
 #[derive(Debug)]
 pub struct SseDecoder {
-    buffer: BytesMut,
-    /// How far `buffer` has been searched for a line end without finding one.
+    /// A line cut by a chunk boundary, gathered (the only bytes ever copied).
+    partial: BytesMut,
+    /// How far `partial` has been searched for a line end without finding one.
     scanned: usize,
+    /// What arrived after `partial`, not yet split into lines; shared, not copied.
+    incoming: Bytes,
     data: Option<Bytes>,
     joined: Option<BytesMut>,
     event: Option<String>,
@@ -52,6 +57,22 @@ impl Default for SseDecoder {
     }
 }
 
+/// Where the first line of `bytes` ends: `(end, terminator length)`. `None` when there is
+/// no line end yet, or only a CR at the very end that may be the first half of CRLF
+/// (unless `at_eof`, when nothing more will come).
+fn line_end(bytes: &[u8], at_eof: bool) -> Option<(usize, usize)> {
+    let end = memchr::memchr2(b'\n', b'\r', bytes)?;
+    if bytes[end] == b'\n' {
+        return Some((end, 1));
+    }
+    match bytes.get(end + 1) {
+        Some(b'\n') => Some((end, 2)),
+        Some(_) => Some((end, 1)),
+        None if at_eof => Some((end, 1)),
+        None => None,
+    }
+}
+
 impl SseDecoder {
     /// A decoder with the default 1 MiB line cap.
     pub fn new() -> SseDecoder {
@@ -61,8 +82,9 @@ impl SseDecoder {
     /// A decoder that fails on any line longer than `max_line` bytes.
     pub fn with_max_line(max_line: usize) -> SseDecoder {
         SseDecoder {
-            buffer: BytesMut::new(),
+            partial: BytesMut::new(),
             scanned: 0,
+            incoming: Bytes::new(),
             data: None,
             joined: None,
             event: None,
@@ -70,14 +92,27 @@ impl SseDecoder {
         }
     }
 
-    /// Append bytes from the network.
+    /// Append bytes from the network (copied; [`push_bytes`](SseDecoder::push_bytes)
+    /// keeps a `Bytes` without copying).
     pub fn push(&mut self, chunk: &[u8]) {
-        self.buffer.extend_from_slice(chunk);
+        self.push_bytes(Bytes::copy_from_slice(chunk));
+    }
+
+    /// Append a chunk from the network. Its complete lines are handed out as slices of it.
+    pub fn push_bytes(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        if !self.incoming.is_empty() {
+            // Two chunks before the first was drained: keep their order in `partial`.
+            self.partial.extend_from_slice(&self.incoming);
+        }
+        self.incoming = chunk;
     }
 
     /// Bytes received but not yet part of a complete line.
     pub fn buffered(&self) -> usize {
-        self.buffer.len()
+        self.partial.len() + self.incoming.len()
     }
 
     /// The next complete event, `None` when more bytes are needed.
@@ -103,46 +138,66 @@ impl SseDecoder {
     }
 
     fn next_line(&mut self, at_eof: bool) -> Result<Option<Bytes>> {
-        let found = memchr::memchr2(b'\n', b'\r', &self.buffer[self.scanned..])
-            .map(|offset| self.scanned + offset);
-        let Some(end) = found else {
-            if self.buffer.len() > self.max_line {
-                return Err(Error::decode(format!(
-                    "SSE line exceeds the limit of {} bytes",
-                    self.max_line
-                )));
+        if self.partial.is_empty() {
+            if let Some((end, terminator)) = line_end(&self.incoming, at_eof) {
+                self.check_line(end)?;
+                let line = self.incoming.split_to(end);
+                self.incoming.advance(terminator);
+                self.release_incoming();
+                return Ok(Some(line));
             }
-            if at_eof && !self.buffer.is_empty() {
+            // The chunk ends inside a line: that tail is all that gets copied.
+            self.partial.extend_from_slice(&self.incoming);
+            self.incoming = Bytes::new();
+            self.scanned = 0;
+        }
+        loop {
+            let scan_from = self.scanned.saturating_sub(1);
+            if let Some((offset, terminator)) = line_end(&self.partial[scan_from..], at_eof) {
+                let end = scan_from + offset;
+                self.check_line(end)?;
+                let line = self.partial.split_to(end).freeze();
+                self.partial.advance(terminator);
                 self.scanned = 0;
-                return Ok(Some(self.buffer.split().freeze()));
+                return Ok(Some(line));
             }
-            self.scanned = self.buffer.len();
-            return Ok(None);
-        };
-        if end > self.max_line {
+            self.scanned = self.partial.len();
+            self.check_line(self.partial.len())?;
+            if self.incoming.is_empty() {
+                if at_eof && !self.partial.is_empty() {
+                    self.scanned = 0;
+                    return Ok(Some(self.partial.split().freeze()));
+                }
+                return Ok(None);
+            }
+            // Bring over the incoming bytes up to its first line end (and the byte after
+            // it, which may complete a CRLF).
+            let take = memchr::memchr2(b'\n', b'\r', &self.incoming)
+                .map_or(self.incoming.len(), |end| {
+                    (end + 2).min(self.incoming.len())
+                });
+            self.partial.extend_from_slice(&self.incoming[..take]);
+            self.incoming.advance(take);
+            self.release_incoming();
+        }
+    }
+
+    /// Fail on a line longer than the cap.
+    fn check_line(&self, length: usize) -> Result<()> {
+        if length > self.max_line {
             return Err(Error::decode(format!(
                 "SSE line exceeds the limit of {} bytes",
                 self.max_line
             )));
         }
-        let terminator = if self.buffer[end] == b'\r' {
-            match self.buffer.get(end + 1) {
-                Some(b'\n') => 2,
-                Some(_) => 1,
-                // A lone CR at the end of what arrived may be the first half of CRLF.
-                None if at_eof => 1,
-                None => {
-                    self.scanned = end;
-                    return Ok(None);
-                }
-            }
-        } else {
-            1
-        };
-        let line = self.buffer.split_to(end).freeze();
-        self.buffer.advance(terminator);
-        self.scanned = 0;
-        Ok(Some(line))
+        Ok(())
+    }
+
+    /// Drop the reference to a fully split chunk, so the transport can reuse its buffer.
+    fn release_incoming(&mut self) {
+        if self.incoming.is_empty() {
+            self.incoming = Bytes::new();
+        }
     }
 
     fn process_line(&mut self, line: Bytes) -> Option<SseEvent> {
@@ -206,14 +261,27 @@ impl SseDecoder {
 mod tests {
     use super::*;
 
+    /// Decode `chunks` pushed one at a time, each drained before the next (as a stream
+    /// does); then again with every two chunks pushed before draining, which must agree.
     fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let drained_each = decode_with(chunks, 1);
+        assert_eq!(decode_with(chunks, 2), drained_each, "pushed two at a time");
+        drained_each
+    }
+
+    fn decode_with(chunks: &[&[u8]], per_drain: usize) -> Vec<SseEvent> {
         let mut decoder = SseDecoder::new();
         let mut events = Vec::new();
-        for chunk in chunks {
-            decoder.push(chunk);
-            while let Some(event) = decoder.next_event().unwrap() {
-                events.push(event);
+        for (i, chunk) in chunks.iter().enumerate() {
+            decoder.push_bytes(Bytes::copy_from_slice(chunk));
+            if (i + 1) % per_drain == 0 {
+                while let Some(event) = decoder.next_event().unwrap() {
+                    events.push(event);
+                }
             }
+        }
+        while let Some(event) = decoder.next_event().unwrap() {
+            events.push(event);
         }
         while let Some(event) = decoder.finish().unwrap() {
             events.push(event);
@@ -296,11 +364,25 @@ mod tests {
     }
 
     #[test]
-    fn data_is_a_slice_of_the_buffer() {
+    fn data_is_a_slice_of_the_pushed_chunk() {
         let mut decoder = SseDecoder::new();
-        decoder.push(b"data: {\"x\":1}\n\n");
+        let chunk = Bytes::from_static(b"data: {\"x\":1}\n\ndata: {\"y\":");
+        let chunk_range = chunk.as_ptr_range();
+        decoder.push_bytes(chunk);
         let event = decoder.next_event().unwrap().unwrap();
         assert_eq!(&event.data[..], b"{\"x\":1}");
+        assert!(
+            chunk_range.contains(&event.data.as_ptr()),
+            "data was copied"
+        );
+        assert!(decoder.next_event().unwrap().is_none());
+        // Only the cut line is gathered; it completes with the next chunk.
+        assert_eq!(decoder.buffered(), b"data: {\"y\":".len());
+        decoder.push_bytes(Bytes::from_static(b"2}\n\n"));
+        assert_eq!(
+            &decoder.next_event().unwrap().unwrap().data[..],
+            b"{\"y\":2}"
+        );
         assert_eq!(decoder.buffered(), 0);
     }
 }

@@ -46,7 +46,7 @@ impl StreamFrame for crate::completions::CompletionChunk {
     type Decoder = ();
 
     fn decode(_: &mut (), json: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(json)
+        serde_json::from_str(crate::wire::json_text(json)?)
     }
 
     fn is_error_frame(&self) -> bool {
@@ -183,7 +183,7 @@ impl<T: StreamFrame> Stream for SseStream<T> {
             }
             match Pin::new(&mut this.body).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.decoder.push(&chunk),
+                Poll::Ready(Some(Ok(chunk))) => this.decoder.push_bytes(chunk),
                 Poll::Ready(Some(Err(error))) => return this.fail(error.into_stream_error()),
                 Poll::Ready(None) => this.eof = true,
             }
