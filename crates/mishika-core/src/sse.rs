@@ -162,7 +162,9 @@ impl SseDecoder {
                 return Ok(Some(line));
             }
             self.scanned = self.partial.len();
-            self.check_line(self.partial.len())?;
+            // A CR at the very end may be half of a CRLF: it is not part of the line.
+            let waiting_cr = self.partial.last() == Some(&b'\r');
+            self.check_line(self.partial.len() - usize::from(waiting_cr))?;
             if self.incoming.is_empty() {
                 if at_eof && !self.partial.is_empty() {
                     self.scanned = 0;
@@ -360,6 +362,23 @@ mod tests {
         assert_eq!(error.kind(), crate::ErrorKind::Decode);
         let mut decoder = SseDecoder::with_max_line(16);
         decoder.push(b"data: 0123456789abcdefgh\n\n");
+        assert!(decoder.next_event().is_err());
+    }
+
+    #[test]
+    fn a_line_at_the_cap_ending_in_crlf_split_anywhere() {
+        // 17 bytes, then CRLF: the CR waiting for its LF is not part of the line.
+        let input = b"data:\ndat[DONE] [DONE] \r\n";
+        for (i, j) in [(24, 25), (23, 24), (0, 25)] {
+            let mut decoder = SseDecoder::with_max_line(17);
+            for chunk in [&input[..i], &input[i..j], &input[j..]] {
+                decoder.push(chunk);
+                while decoder.next_event().unwrap().is_some() {}
+            }
+            assert!(decoder.finish().unwrap().is_some(), "split at {i},{j}");
+        }
+        let mut decoder = SseDecoder::with_max_line(16);
+        decoder.push(input);
         assert!(decoder.next_event().is_err());
     }
 
