@@ -683,8 +683,9 @@ pub struct ChatResponse {
     pub model: Option<String>,
     /// The choices (one unless `n` was set).
     pub choices: Vec<ChatChoice>,
-    /// Token counts.
-    pub usage: Option<Usage>,
+    /// Token counts. Boxed like [`ChatChunk::usage`]: inline it would double the size of
+    /// the answer, which is moved through every layer of a call.
+    pub usage: Option<Box<Usage>>,
     /// Backend configuration fingerprint.
     pub system_fingerprint: Option<String>,
     /// The service tier that served the call.
@@ -1016,8 +1017,8 @@ impl ChatStreamAccumulator {
             response.created = chunk.created;
             response.object = Some("chat.completion".to_owned());
         }
-        if let Some(usage) = &chunk.usage {
-            response.usage = Some(Usage::clone(usage));
+        if chunk.usage.is_some() {
+            response.usage.clone_from(&chunk.usage);
         }
         if let Some(fingerprint) = &chunk.system_fingerprint {
             response.system_fingerprint = Some(fingerprint.to_string());

@@ -175,9 +175,9 @@ pub struct CompletionResponse {
     /// One choice per prompt × `n`.
     #[serde(default, deserialize_with = "null_as_default")]
     pub choices: Vec<CompletionChoice>,
-    /// Token counts.
+    /// Token counts (boxed, as on chat answers).
     #[serde(default)]
-    pub usage: Option<Usage>,
+    pub usage: Option<Box<Usage>>,
     /// Backend configuration fingerprint.
     #[serde(default)]
     pub system_fingerprint: Option<String>,

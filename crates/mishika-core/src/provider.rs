@@ -495,6 +495,9 @@ pub async fn read_json<T: DeserializeOwned + WithMetadata>(
     Ok(value)
 }
 
+/// Bodies up to this size are checked for UTF-8 in one pass before parsing.
+const ONE_PASS_UTF8_LIMIT: usize = 32 * 1024;
+
 /// Decode a JSON body, with an error that shows what arrived instead.
 pub fn decode_json<T: DeserializeOwned>(
     bytes: &[u8],
@@ -503,7 +506,14 @@ pub fn decode_json<T: DeserializeOwned>(
     if bytes.is_empty() {
         return Err(Error::decode("the response body is empty, expected JSON"));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    // Small answers are mostly strings: one UTF-8 pass over the body beats serde_json's
+    // check of each string. Large ones (embeddings) are mostly numbers, where it would not.
+    let decoded = if bytes.len() <= ONE_PASS_UTF8_LIMIT {
+        crate::wire::json_text(bytes).and_then(serde_json::from_str)
+    } else {
+        serde_json::from_slice(bytes)
+    };
+    decoded.map_err(|e| {
         let content_type = content_type
             .and_then(|v| v.to_str().ok())
             .unwrap_or("no content type");
