@@ -309,8 +309,12 @@ impl Call {
         })?;
         let headers = request.headers_mut();
         if let Some(content_type) = content_type {
-            let value = HeaderValue::from_str(content_type)
-                .map_err(|e| Error::config("invalid content type").with_source(e))?;
+            let value = if content_type == JSON {
+                HeaderValue::from_static(JSON) // the common case, without a copy
+            } else {
+                HeaderValue::from_str(content_type)
+                    .map_err(|e| Error::config("invalid content type").with_source(e))?
+            };
             headers.insert(CONTENT_TYPE, value);
         }
         if let Some(key) = &self.api_key {
@@ -338,16 +342,11 @@ impl Call {
         let mut json = Vec::with_capacity(512);
         serde_json::to_writer(&mut json, body)
             .map_err(|e| Error::config("request could not be serialised").with_source(e))?;
-        let mut request = self.request(
-            Method::POST,
-            path,
-            Some("application/json"),
-            Bytes::from(json),
-        )?;
+        let mut request = self.request(Method::POST, path, Some(JSON), Bytes::from(json))?;
         request
             .headers_mut()
             .entry(ACCEPT)
-            .or_insert(HeaderValue::from_static("application/json"));
+            .or_insert(HeaderValue::from_static(JSON));
         Ok(request)
     }
 
@@ -494,6 +493,8 @@ pub async fn read_json<T: DeserializeOwned + WithMetadata>(
     value.set_metadata(ResponseMetadata::new(parts.status, parts.headers));
     Ok(value)
 }
+
+const JSON: &str = "application/json";
 
 /// Bodies up to this size are checked for UTF-8 in one pass before parsing.
 const ONE_PASS_UTF8_LIMIT: usize = 32 * 1024;

@@ -197,8 +197,10 @@ impl Body {
             BodyInner::Stream(stream) => stream,
         };
         // Keep the chunks as they arrive and copy once into an exact-size buffer at the
-        // end: no regrowth of a large buffer, and a one-chunk body is not copied at all.
-        let mut chunks: Vec<Bytes> = Vec::new();
+        // end: no regrowth of a large buffer, and a one-chunk body is not copied at all
+        // (nor is a list of chunks allocated for it).
+        let mut first: Option<Bytes> = None;
+        let mut rest: Vec<Bytes> = Vec::new();
         let mut total = 0usize;
         while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
             let chunk = chunk.map_err(TransportError::into_error)?;
@@ -206,15 +208,23 @@ impl Body {
             if total > limit {
                 return Err(too_large(limit));
             }
-            if !chunk.is_empty() {
-                chunks.push(chunk);
+            if chunk.is_empty() {
+                continue;
+            }
+            match first {
+                None => first = Some(chunk),
+                Some(_) => rest.push(chunk),
             }
         }
-        if chunks.len() <= 1 {
-            return Ok(chunks.pop().unwrap_or_default());
+        let Some(first) = first else {
+            return Ok(Bytes::new());
+        };
+        if rest.is_empty() {
+            return Ok(first);
         }
         let mut buffer = BytesMut::with_capacity(total);
-        for chunk in &chunks {
+        buffer.extend_from_slice(&first);
+        for chunk in &rest {
             buffer.extend_from_slice(chunk);
         }
         Ok(buffer.freeze())

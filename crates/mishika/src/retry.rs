@@ -146,7 +146,8 @@ impl Transport for RetryTransport {
             .unwrap_or_default();
         let retries = call.num_retries.unwrap_or(self.policy.max_retries);
         let deadline = call.retry_deadline.or(self.policy.deadline);
-        let started = Instant::now();
+        // The clock is only read when a deadline needs it.
+        let started = deadline.map(|_| Instant::now());
         let mut request = Some(request);
         let mut attempt = 0u32;
         loop {
@@ -202,7 +203,7 @@ impl Transport for RetryTransport {
                 Some(asked) => asked.min(self.policy.max_retry_after),
                 None => self.policy.backoff(attempt),
             };
-            if let Some(deadline) = deadline {
+            if let (Some(deadline), Some(started)) = (deadline, started) {
                 if started.elapsed() + wait > deadline {
                     // No time left for another attempt: the caller gets what this one got.
                     tracing::warn!(target: "mishika::retry", %method, %path, "retry deadline reached");
