@@ -476,6 +476,10 @@ fn the_key_appears_in_no_printout_and_no_log() {
         log.contains("mishika::retry"),
         "the retry was logged: {log}"
     );
+    assert!(
+        log.contains("method=POST") && log.contains("path=/v1/chat/completions"),
+        "the retry log names the call: {log}"
+    );
     assert!(!printed.contains(KEY), "{printed}");
     assert!(!log.contains(KEY), "{log}");
     assert!(printed.contains("ApiKey(***)"));

@@ -166,11 +166,12 @@ impl Transport for RetryTransport {
                     }
                 },
             };
-            // For log lines only: cloning a Method and a Uri shares their bytes.
-            let method = outgoing.method().clone();
-            let uri = outgoing.uri().clone();
-            let path = uri.path();
-            let outcome = match self.inner.send(outgoing).await {
+            let result = self.inner.send(outgoing).await;
+            // Log lines only come before another attempt, while `request` holds the original.
+            let (method, path) = request.as_ref().map_or(("", ""), |original| {
+                (original.method().as_str(), original.uri().path())
+            });
+            let outcome = match result {
                 Ok(response) if !last && is_retryable_status(response.status()) => {
                     let (response, error) = inspect(response).await;
                     match error {
