@@ -813,20 +813,25 @@ pub struct ChatChunk {
 /// the same, so a stream allocates them once instead of once per chunk.
 #[derive(Debug, Default)]
 pub struct ChunkStrings {
-    id: Option<Arc<str>>,
-    object: Option<Arc<str>>,
-    model: Option<Arc<str>>,
-    system_fingerprint: Option<Arc<str>>,
-    service_tier: Option<Arc<str>>,
+    pub(crate) id: Option<Arc<str>>,
+    pub(crate) object: Option<Arc<str>>,
+    pub(crate) model: Option<Arc<str>>,
+    pub(crate) system_fingerprint: Option<Arc<str>>,
+    pub(crate) service_tier: Option<Arc<str>>,
+}
+
+/// [`intern`] for a key-shaped value of the serde path.
+fn intern_key(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str>> {
+    intern(cache, text.as_ref().map(Key::as_str))
 }
 
 /// The shared copy of `text`: the cached one when equal, else a new one that is cached.
-fn intern(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str>> {
+pub(crate) fn intern(cache: &mut Option<Arc<str>>, text: Option<&str>) -> Option<Arc<str>> {
     let text = text?;
     match cache {
-        Some(shared) if **shared == *text.as_str() => Some(Arc::clone(shared)),
+        Some(shared) if **shared == *text => Some(Arc::clone(shared)),
         _ => {
-            let shared: Arc<str> = Arc::from(text.as_str());
+            let shared: Arc<str> = Arc::from(text);
             *cache = Some(Arc::clone(&shared));
             Some(shared)
         }
@@ -836,7 +841,20 @@ fn intern(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str
 impl ChunkStrings {
     /// Decode one chunk's JSON, sharing repeated strings with earlier chunks.
     pub fn decode(&mut self, json: &[u8]) -> serde_json::Result<ChatChunk> {
-        let mut deserializer = serde_json::Deserializer::from_str(crate::wire::json_text(json)?);
+        let Ok(text) = std::str::from_utf8(json) else {
+            // Not UTF-8: serde_json reads the bytes (and says where they break).
+            return self.decode_with(serde_json::Deserializer::from_slice(json));
+        };
+        match crate::direct::chunk(self, text) {
+            Some(chunk) => Ok(chunk),
+            None => self.decode_with(serde_json::Deserializer::from_str(text)),
+        }
+    }
+
+    fn decode_with<'de, R: serde_json::de::Read<'de>>(
+        &mut self,
+        mut deserializer: serde_json::Deserializer<R>,
+    ) -> serde_json::Result<ChatChunk> {
         let chunk = serde::de::DeserializeSeed::deserialize(ChunkSeed(self), &mut deserializer)?;
         deserializer.end()?;
         Ok(chunk)
@@ -868,15 +886,15 @@ impl<'de> serde::de::Visitor<'de> for ChunkSeed<'_> {
         let mut chunk = ChatChunk::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
-                "id" => chunk.id = intern(&mut strings.id, map.next_value()?),
-                "object" => chunk.object = intern(&mut strings.object, map.next_value()?),
-                "model" => chunk.model = intern(&mut strings.model, map.next_value()?),
+                "id" => chunk.id = intern_key(&mut strings.id, map.next_value()?),
+                "object" => chunk.object = intern_key(&mut strings.object, map.next_value()?),
+                "model" => chunk.model = intern_key(&mut strings.model, map.next_value()?),
                 "system_fingerprint" => {
                     chunk.system_fingerprint =
-                        intern(&mut strings.system_fingerprint, map.next_value()?)
+                        intern_key(&mut strings.system_fingerprint, map.next_value()?)
                 }
                 "service_tier" => {
-                    chunk.service_tier = intern(&mut strings.service_tier, map.next_value()?)
+                    chunk.service_tier = intern_key(&mut strings.service_tier, map.next_value()?)
                 }
                 "created" => chunk.created = map.next_value::<LenientU64>()?.0,
                 "choices" => chunk.choices = map.next_value::<NullAsDefault<_>>()?.0,
@@ -1304,7 +1322,7 @@ mod tests {
     }
 
     #[test]
-    fn chunk_frames_are_checked_for_utf8_once_and_share_repeated_strings() {
+    fn chunk_frames_share_repeated_strings_and_bad_utf8_reads_as_serde_reads_it() {
         let mut strings = ChunkStrings::default();
         let frame = "{\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\u{e9}\"}}]}";
         let first = strings.decode(frame.as_bytes()).unwrap();
@@ -1314,12 +1332,20 @@ mod tests {
             first.id.as_ref().unwrap(),
             second.id.as_ref().unwrap()
         ));
-        let error = strings
-            .decode(b"{\"id\":\"c\xff\",\"choices\":[]}")
-            .unwrap_err();
-        assert!(
-            error.to_string().contains("invalid UTF-8 at byte 8"),
-            "{error}"
+        // A string serde reads must be UTF-8; a value it skips (the padding) need not be.
+        let bad_id = b"{\"id\":\"c\xff\",\"choices\":[]}";
+        let error = strings.decode(bad_id).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            serde_json::from_slice::<ChatChunk>(bad_id)
+                .unwrap_err()
+                .to_string()
         );
+        let bad_padding = b"{\"id\":\"c1\",\"choices\":[],\"obfuscation\":\"\xff\"}";
+        let chunk = strings.decode(bad_padding).unwrap();
+        assert!(Arc::ptr_eq(
+            chunk.id.as_ref().unwrap(),
+            first.id.as_ref().unwrap()
+        ));
     }
 }

@@ -49,6 +49,7 @@
 pub mod audio;
 pub mod chat;
 pub mod completions;
+mod direct;
 pub mod embeddings;
 pub mod error;
 pub mod images;

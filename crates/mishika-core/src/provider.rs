@@ -436,16 +436,32 @@ pub fn join_url(base: &str, path: &str) -> Result<String> {
 pub trait WithMetadata {
     /// Store the answer's metadata.
     fn set_metadata(&mut self, metadata: ResponseMetadata);
+
+    /// Read the answer from its JSON text without serde's visitors, where the type has a
+    /// reader of its own for its common shape; `None` leaves it to serde (the default).
+    /// Where it answers, it answers exactly as serde would. Chat answers have one.
+    fn read_direct(text: &str) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = text;
+        None
+    }
 }
 
 /// `WithMetadata` and the `metadata()` accessor for every typed JSON answer.
 macro_rules! with_metadata {
-    ($($type:ty),*) => {
+    ($($type:ty $(=> $reader:path)?),*) => {
         $(
             impl WithMetadata for $type {
                 fn set_metadata(&mut self, metadata: ResponseMetadata) {
                     self.metadata = metadata;
                 }
+                $(
+                    fn read_direct(text: &str) -> Option<Self> {
+                        $reader(text)
+                    }
+                )?
             }
 
             impl $type {
@@ -459,7 +475,7 @@ macro_rules! with_metadata {
 }
 
 with_metadata!(
-    ChatResponse,
+    ChatResponse => crate::direct::response,
     CompletionResponse,
     EmbeddingResponse,
     ImageResponse,
@@ -499,9 +515,20 @@ pub async fn read_json<T: DeserializeOwned + WithMetadata>(
 ) -> Result<T> {
     let (parts, body) = response.into_parts();
     let bytes = body.collect(limit).await?;
-    let mut value: T = decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?;
+    let mut value: T = match read_direct(&bytes) {
+        Some(value) => value,
+        None => decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?,
+    };
     value.set_metadata(ResponseMetadata::new(parts.status, parts.headers));
     Ok(value)
+}
+
+/// [`WithMetadata::read_direct`] for a small UTF-8 body.
+fn read_direct<T: WithMetadata>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() > ONE_PASS_UTF8_LIMIT {
+        return None;
+    }
+    T::read_direct(std::str::from_utf8(bytes).ok()?)
 }
 
 const JSON: &str = "application/json";
@@ -520,7 +547,7 @@ pub fn decode_json<T: DeserializeOwned>(
     // Small answers are mostly strings: one UTF-8 pass over the body beats serde_json's
     // check of each string. Large ones (embeddings) are mostly numbers, where it would not.
     let decoded = if bytes.len() <= ONE_PASS_UTF8_LIMIT {
-        crate::wire::json_text(bytes).and_then(serde_json::from_str)
+        crate::wire::from_json(bytes)
     } else {
         serde_json::from_slice(bytes)
     };

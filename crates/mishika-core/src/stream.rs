@@ -46,7 +46,7 @@ impl StreamFrame for crate::completions::CompletionChunk {
     type Decoder = ();
 
     fn decode(_: &mut (), json: &[u8]) -> serde_json::Result<Self> {
-        serde_json::from_str(crate::wire::json_text(json)?)
+        crate::wire::from_json(json)
     }
 
     fn is_error_frame(&self) -> bool {
