@@ -83,7 +83,7 @@ pub use images::{Image, ImageRequest, ImageResponse};
 pub use models::{Model, ModelList};
 pub use options::{CallPolicy, RequestOptions, ResponseMetadata, RoutedRequest};
 pub use provider::{
-    Call, ChatStream, CompletionStream, Limits, Provider, ProviderEnv, WithMetadata,
+    Call, ChatStream, CompletionStream, EndpointCache, Limits, Provider, ProviderEnv, WithMetadata,
 };
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
 pub use secret::ApiKey;

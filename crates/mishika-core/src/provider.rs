@@ -160,6 +160,7 @@ pub struct Call {
     deadline: Option<std::time::Duration>,
     limits: Limits,
     env: ProviderEnv,
+    endpoints: Option<Arc<EndpointCache>>,
 }
 
 impl fmt::Debug for Call {
@@ -186,7 +187,15 @@ impl Call {
             deadline: None,
             limits: Limits::default(),
             env: ProviderEnv::default(),
+            endpoints: None,
         }
+    }
+
+    /// Share `cache`'s parsed endpoint URIs with other calls, instead of joining and
+    /// parsing `{base}/v1/{path}` on every request (a client passes one to all its calls).
+    pub fn with_endpoint_cache(mut self, cache: Arc<EndpointCache>) -> Call {
+        self.endpoints = Some(cache);
+        self
     }
 
     /// Set the resolved base URL.
@@ -301,12 +310,13 @@ impl Call {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<http::Request<Bytes>> {
-        let url = self.url(path)?;
+        let uri = match (&self.endpoints, &self.api_base) {
+            (Some(cache), Some(base)) => cache.uri(base, path)?,
+            _ => parse_uri(self.url(path)?)?,
+        };
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
-        *request.uri_mut() = url.parse().map_err(|e| {
-            Error::config(format!("invalid API base URL, giving `{url}`")).with_source(e)
-        })?;
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         if let Some(content_type) = content_type {
             let value = if content_type == JSON {
@@ -446,6 +456,46 @@ pub trait WithMetadata {
     {
         let _ = text;
         None
+    }
+}
+
+/// Parse a joined endpoint URL.
+fn parse_uri(url: String) -> Result<http::Uri> {
+    http::Uri::try_from(url.as_str())
+        .map_err(|e| Error::config(format!("invalid API base URL, giving `{url}`")).with_source(e))
+}
+
+/// Endpoint URIs already joined and parsed, by base URL and path: a client sends every
+/// request to the same few, so each is parsed once, not once per request.
+#[derive(Debug, Default)]
+pub struct EndpointCache {
+    entries: std::sync::RwLock<Vec<(String, String, http::Uri)>>,
+}
+
+/// Endpoints a cache remembers; past this, URIs are parsed per request.
+const MAX_CACHED_ENDPOINTS: usize = 64;
+
+impl EndpointCache {
+    /// An empty cache.
+    pub fn new() -> EndpointCache {
+        EndpointCache::default()
+    }
+
+    /// The URI of `{base}/v1/{path}`: the cached one, or a newly parsed one (then cached).
+    pub fn uri(&self, base: &str, path: &str) -> Result<http::Uri> {
+        if let Ok(entries) = self.entries.read() {
+            let known = entries.iter().find(|(b, p, _)| b == base && p == path);
+            if let Some((_, _, uri)) = known {
+                return Ok(uri.clone());
+            }
+        }
+        let uri = parse_uri(join_url(base, path)?)?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() < MAX_CACHED_ENDPOINTS {
+                entries.push((base.to_owned(), path.to_owned(), uri.clone()));
+            }
+        }
+        Ok(uri)
     }
 }
 
@@ -594,6 +644,48 @@ mod tests {
                 "{value:?} still points into the read buffer"
             );
         }
+    }
+
+    #[test]
+    fn endpoint_cache_parses_each_endpoint_once_and_agrees_with_join_url() {
+        let cache = EndpointCache::new();
+        for base in [
+            "http://h:4000",
+            "http://h:4000/",
+            "http://h:4000/v1",
+            "http://h:4000/v1/",
+        ] {
+            for _ in 0..3 {
+                let uri = cache.uri(base, "chat/completions").unwrap();
+                assert_eq!(uri, "http://h:4000/v1/chat/completions");
+            }
+        }
+        assert_eq!(
+            cache.entries.read().unwrap().len(),
+            4,
+            "one entry per base form"
+        );
+        assert_eq!(
+            cache.uri("http://h:4000", "embeddings").unwrap(),
+            "http://h:4000/v1/embeddings"
+        );
+        for bad in ["h:4000", "http://bad host"] {
+            let error = cache.uri(bad, "models").unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::Config, "{bad}: {error}");
+        }
+        assert_eq!(
+            cache.entries.read().unwrap().len(),
+            5,
+            "failures are not cached"
+        );
+        for i in 0..100 {
+            let base = format!("http://h{i}:1");
+            assert_eq!(
+                cache.uri(&base, "models").unwrap(),
+                format!("{base}/v1/models").as_str()
+            );
+        }
+        assert_eq!(cache.entries.read().unwrap().len(), MAX_CACHED_ENDPOINTS);
     }
 
     #[test]

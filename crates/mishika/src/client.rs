@@ -8,9 +8,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
     CompletionResponse, CompletionStream, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
-    Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions, RerankRequest,
-    RerankResponse, Result, RoutedRequest, SpeechRequest, SpeechResponse, TranscriptionRequest,
-    TranscriptionResponse, Transport,
+    EndpointCache, Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions,
+    RerankRequest, RerankResponse, Result, RoutedRequest, SpeechRequest, SpeechResponse,
+    TranscriptionRequest, TranscriptionResponse, Transport,
 };
 use mishika_http::HttpTransport;
 
@@ -89,6 +89,8 @@ struct Inner {
     router: Router,
     settings: Settings,
     transport: Arc<dyn Transport>,
+    /// Endpoint URIs parsed once for all calls.
+    endpoints: Arc<EndpointCache>,
 }
 
 impl fmt::Debug for Client {
@@ -247,6 +249,7 @@ impl Client {
             .with_deadline(options.timeout.or(settings.timeout))
             .with_limits(settings.limits)
             .with_env(env)
+            .with_endpoint_cache(Arc::clone(&self.inner.endpoints))
     }
 }
 
@@ -476,6 +479,7 @@ impl ClientBuilder {
                 router: self.router,
                 settings: self.settings,
                 transport,
+                endpoints: Arc::default(),
             }),
         })
     }
