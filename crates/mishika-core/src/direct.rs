@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::chat::{
     ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkStrings, FinishReason,
@@ -49,10 +49,7 @@ pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk>
                     reader.serde::<serde::de::IgnoredAny>()?;
                 }
             }
-            _ => {
-                let value = reader.serde::<Value>()?;
-                chunk.extra.insert(key.to_owned(), value);
-            }
+            _ => reader.keep(&mut chunk.extra, key)?,
         }
         Some(())
     })?;
@@ -74,10 +71,7 @@ pub(crate) fn response(text: &str) -> Option<ChatResponse> {
             "usage" => response.usage = reader.usage()?,
             "system_fingerprint" => response.system_fingerprint = reader.string_or_null()?,
             "service_tier" => response.service_tier = reader.string_or_null()?,
-            _ => {
-                let value = reader.serde::<Value>()?;
-                response.extra.insert(key.to_owned(), value);
-            }
+            _ => reader.keep(&mut response.extra, key)?,
         }
         Some(())
     })?;
@@ -298,18 +292,10 @@ impl<'a> Reader<'a> {
         self.object(|reader, key| {
             match key {
                 "index" => choice.index = reader.index()?,
-                "delta" => {
-                    choice.delta = match reader.peek()? {
-                        b'{' => reader.delta()?,
-                        _ => reader.serde::<NullAsDefault<ChatDelta>>()?.0,
-                    }
-                }
+                "delta" => choice.delta = reader.nested(Reader::delta)?,
                 "finish_reason" => choice.finish_reason = reader.finish_reason()?,
                 "logprobs" => choice.logprobs = reader.optional()?,
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    choice.extra.insert(key.to_owned(), value);
-                }
+                _ => reader.keep(&mut choice.extra, key)?,
             }
             Some(())
         })?;
@@ -325,10 +311,7 @@ impl<'a> Reader<'a> {
                 "refusal" => delta.refusal = reader.string_or_null()?,
                 "reasoning_content" => delta.reasoning_content = reader.string_or_null()?,
                 "tool_calls" => delta.tool_calls = reader.optional()?,
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    delta.extra.insert(key.to_owned(), value);
-                }
+                _ => reader.keep(&mut delta.extra, key)?,
             }
             Some(())
         })?;
@@ -340,18 +323,10 @@ impl<'a> Reader<'a> {
         self.object(|reader, key| {
             match key {
                 "index" => choice.index = reader.index()?,
-                "message" => {
-                    choice.message = match reader.peek()? {
-                        b'{' => reader.message()?,
-                        _ => reader.serde::<NullAsDefault<ResponseMessage>>()?.0,
-                    }
-                }
+                "message" => choice.message = reader.nested(Reader::message)?,
                 "finish_reason" => choice.finish_reason = reader.finish_reason()?,
                 "logprobs" => choice.logprobs = reader.optional()?,
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    choice.extra.insert(key.to_owned(), value);
-                }
+                _ => reader.keep(&mut choice.extra, key)?,
             }
             Some(())
         })?;
@@ -369,10 +344,7 @@ impl<'a> Reader<'a> {
                 "tool_calls" => message.tool_calls = reader.optional::<Vec<ToolCall>>()?,
                 "annotations" => message.annotations = reader.optional()?,
                 "audio" => message.audio = reader.optional()?,
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    message.extra.insert(key.to_owned(), value);
-                }
+                _ => reader.keep(&mut message.extra, key)?,
             }
             Some(())
         })?;
@@ -394,10 +366,7 @@ impl<'a> Reader<'a> {
                 "completion_tokens_details" => {
                     usage.completion_tokens_details = reader.token_details()?
                 }
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    usage.extra.insert(key.to_owned(), value);
-                }
+                _ => reader.keep(&mut usage.extra, key)?,
             }
             Some(())
         })?;
@@ -418,11 +387,7 @@ impl<'a> Reader<'a> {
                 "reasoning_tokens" => &mut details.reasoning_tokens,
                 "accepted_prediction_tokens" => &mut details.accepted_prediction_tokens,
                 "rejected_prediction_tokens" => &mut details.rejected_prediction_tokens,
-                _ => {
-                    let value = reader.serde::<Value>()?;
-                    details.extra.insert(key.to_owned(), value);
-                    return Some(());
-                }
+                _ => return reader.keep(&mut details.extra, key),
             };
             *count = reader.count()?;
             Some(())
@@ -447,6 +412,24 @@ impl<'a> Reader<'a> {
             return Some(None);
         }
         self.serde::<Option<T>>()
+    }
+
+    /// An object read by `read`; anything else (`null` as the default) by serde.
+    fn nested<T: DeserializeOwned + Default>(
+        &mut self,
+        read: impl FnOnce(&mut Reader<'a>) -> Option<T>,
+    ) -> Option<T> {
+        match self.peek()? {
+            b'{' => read(self),
+            _ => Some(self.serde::<NullAsDefault<T>>()?.0),
+        }
+    }
+
+    /// Keep the value of a field the type does not name in its `extra` map.
+    fn keep(&mut self, extra: &mut Map<String, Value>, key: &str) -> Option<()> {
+        let value = self.serde::<Value>()?;
+        extra.insert(key.to_owned(), value);
+        Some(())
     }
 
     fn string_or_null(&mut self) -> Option<Option<String>> {
