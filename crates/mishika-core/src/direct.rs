@@ -1,8 +1,10 @@
-//! Direct readers for the hottest answers: streamed chat chunks and chat answers.
+//! Direct readers for the hottest answers: streamed chat chunks, chat answers and
+//! embeddings.
 //!
-//! serde's visitor machinery costs more than the bytes of a ~300-byte chunk are worth, so
-//! the tokens these answers are made of (object keys, strings without escapes, `null`,
-//! plain integers) are read here in one pass over the text. Anything else at a value
+//! serde's visitor machinery costs more than the bytes of a ~300-byte chunk are worth, and
+//! more than the digits of an embedding's 1536 numbers, so the tokens these answers are
+//! made of (object keys, strings without escapes, `null`, plain integers, the numbers of
+//! a vector) are read here in one pass over the text. Anything else at a value
 //! position (escaped strings, floats, tool calls, unknown fields) is handed to serde_json
 //! from that position with the very type the serde path uses, so both paths decode every
 //! answer alike. When the text is not well-formed JSON, or is shaped in a way these
@@ -18,6 +20,7 @@ use crate::chat::{
     ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkStrings, FinishReason,
     ResponseMessage, Role, TokenDetails, ToolCall, Usage, intern,
 };
+use crate::embeddings::{Embedding, EmbeddingResponse, decode_base64_f32};
 use crate::wire::{EmptyAsNone, LenientU32, LenientU64, NullAsDefault};
 
 /// Decode `text` (one chunk's JSON) without serde's visitors, or `None` to let serde do it.
@@ -77,6 +80,95 @@ pub(crate) fn response(text: &str) -> Option<ChatResponse> {
     })?;
     reader.end()?;
     Some(response)
+}
+
+/// Decode `text` (an embeddings answer's JSON) without serde's visitors, or `None`.
+pub(crate) fn embeddings(text: &str) -> Option<EmbeddingResponse> {
+    let mut reader = Reader { text, pos: 0 };
+    let mut response = EmbeddingResponse::default();
+    let mut seen = [false; 4];
+    reader.object(|reader, key| {
+        let field = match key {
+            "object" => 0,
+            "data" => 1,
+            "model" => 2,
+            "usage" => 3,
+            _ => return reader.keep(&mut response.extra, key),
+        };
+        // These answers are read by serde's derive, which refuses a repeated field.
+        if std::mem::replace(&mut seen[field], true) {
+            return None;
+        }
+        match field {
+            0 => response.object = reader.string_or_null()?,
+            1 => response.data = reader.list(Reader::embedding)?,
+            2 => response.model = reader.string_or_null()?,
+            _ => response.usage = reader.optional()?,
+        }
+        Some(())
+    })?;
+    reader.end()?;
+    Some(response)
+}
+
+/// Powers of ten exact in an `f64`, as serde_json's own table has them.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// Add the digits from `at` on to `significand`, eight at a time where it can; the
+/// position after them, or `None` past 19 digits in all (more than a `u64` surely holds).
+fn read_digits(
+    bytes: &[u8],
+    mut at: usize,
+    significand: &mut u64,
+    digits: &mut u32,
+) -> Option<usize> {
+    while *digits + 8 <= 19 {
+        let Some(eight) = eight_digits(bytes, at) else {
+            break;
+        };
+        *significand = *significand * 100_000_000 + eight;
+        *digits += 8;
+        at += 8;
+    }
+    while let Some(value) = digit(bytes, at) {
+        if *digits == 19 {
+            return None;
+        }
+        *significand = *significand * 10 + value;
+        *digits += 1;
+        at += 1;
+    }
+    Some(at)
+}
+
+/// The value of the eight bytes at `at` when all are ASCII digits (the word-at-a-time
+/// conversion of fast_float and Rust's own float parser).
+fn eight_digits(bytes: &[u8], at: usize) -> Option<u64> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(bytes.get(at..at + 8)?);
+    let word = u64::from_le_bytes(word);
+    let above = word.wrapping_add(0x4646_4646_4646_4646);
+    let below = word.wrapping_sub(0x3030_3030_3030_3030);
+    if (above | below) & 0x8080_8080_8080_8080 != 0 {
+        return None;
+    }
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 0x000F_4240_0000_0064;
+    const MUL2: u64 = 0x0000_2710_0000_0001;
+    let pairs = below.wrapping_mul(10).wrapping_add(below >> 8);
+    let value = ((pairs & MASK).wrapping_mul(MUL1))
+        .wrapping_add(((pairs >> 16) & MASK).wrapping_mul(MUL2))
+        >> 32;
+    Some(value)
+}
+
+/// The digit at `at`, if it is one.
+fn digit(bytes: &[u8], at: usize) -> Option<u64> {
+    let value = bytes.get(at)?.wrapping_sub(b'0');
+    (value < 10).then_some(u64::from(value))
 }
 
 /// Where the first `"`, `\\` or control character at or after `from` is, eight bytes at a
@@ -432,6 +524,133 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
+    fn embedding(&mut self) -> Option<Embedding> {
+        let mut embedding = Embedding::default();
+        let mut seen = [false; 3];
+        self.object(|reader, key| {
+            let field = match key {
+                "index" => 0,
+                "embedding" => 1,
+                "object" => 2,
+                // serde's derive skips fields it does not name.
+                _ => return reader.serde::<serde::de::IgnoredAny>().map(drop),
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                return None;
+            }
+            match field {
+                0 => embedding.index = reader.index()?,
+                1 => embedding.embedding = reader.vector()?,
+                _ => embedding.object = reader.string_or_null()?,
+            }
+            Some(())
+        })?;
+        Some(embedding)
+    }
+
+    /// A vector: an array of numbers, base64 of little-endian `f32`s, or `null` (empty).
+    fn vector(&mut self) -> Option<Vec<f32>> {
+        match self.peek()? {
+            b'[' => self.floats(),
+            b'"' => decode_base64_f32(&self.text()?).ok(),
+            _ => self.null().then(Vec::new),
+        }
+    }
+
+    /// An array of numbers, each as serde_json reads a number into an `f32`.
+    fn floats(&mut self) -> Option<Vec<f32>> {
+        self.eat(b'[')?;
+        // Room for the usual 1536 dimensions, as the serde path reserves.
+        let mut numbers = Vec::with_capacity(1536);
+        if self.eat(b']').is_some() {
+            return Some(numbers);
+        }
+        loop {
+            self.peek()?;
+            numbers.push(self.float()?);
+            match self.peek()? {
+                b',' => self.pos += 1,
+                b']' => {
+                    self.pos += 1;
+                    return Some(numbers);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// One number as serde_json makes an `f32` of it: integers straight from `u64`/`i64`,
+    /// others as `significand / 10^k` (or `× 10^k`) in `f64`, then narrowed. Numbers
+    /// past 19 digits or a power of ten past 22 are left to serde (`None`).
+    fn float(&mut self) -> Option<f32> {
+        let bytes = self.bytes();
+        let mut at = self.pos;
+        let negative = bytes.get(at) == Some(&b'-');
+        at += usize::from(negative);
+        let mut significand: u64 = 0;
+        let mut digits = 0;
+        match bytes.get(at)? {
+            b'0' => {
+                at += 1;
+                if digit(bytes, at).is_some() {
+                    return None; // a leading zero: not JSON
+                }
+            }
+            b'1'..=b'9' => at = read_digits(bytes, at, &mut significand, &mut digits)?,
+            _ => return None,
+        }
+        let mut exponent: i32 = 0;
+        let mut integer = true;
+        if bytes.get(at) == Some(&b'.') {
+            integer = false;
+            at += 1;
+            let start = at;
+            at = read_digits(bytes, at, &mut significand, &mut digits)?;
+            if at == start {
+                return None;
+            }
+            exponent = -i32::try_from(at - start).ok()?;
+        }
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
+            integer = false;
+            at += 1;
+            let negative_exponent = bytes.get(at) == Some(&b'-');
+            at += usize::from(matches!(bytes.get(at), Some(b'-' | b'+')));
+            let start = at;
+            let mut power: i32 = 0;
+            while let Some(value) = digit(bytes, at) {
+                if at - start >= 3 {
+                    return None;
+                }
+                power = power * 10 + value as i32;
+                at += 1;
+            }
+            if at == start {
+                return None;
+            }
+            exponent += if negative_exponent { -power } else { power };
+        }
+        let value = if integer {
+            // serde_json hands integers over as u64 or i64, and -0 as an f64.
+            match (negative, significand) {
+                (false, n) => n as f32,
+                (true, 0) => -0.0,
+                (true, n) => -i64::try_from(n).ok()? as f32,
+            }
+        } else {
+            let power = *POW10.get(exponent.unsigned_abs() as usize)?;
+            let mut value = significand as f64;
+            if exponent >= 0 {
+                value *= power;
+            } else {
+                value /= power;
+            }
+            (if negative { -value } else { value }) as f32
+        };
+        self.pos = at;
+        Some(value)
+    }
+
     fn string_or_null(&mut self) -> Option<Option<String>> {
         Some(self.text_or_null()?.map(Cow::into_owned))
     }
@@ -719,7 +938,131 @@ mod tests {
         assert_eq!(direct, answer_by_serde(answer));
     }
 
+    fn embeddings_by_serde(text: &str) -> Option<String> {
+        serde_json::from_str::<EmbeddingResponse>(text)
+            .ok()
+            .map(|answer| format!("{answer:?}"))
+    }
+
+    fn embeddings_by_reader(text: &str) -> Option<String> {
+        super::embeddings(text).map(|answer| format!("{answer:?}"))
+    }
+
+    /// What the reader makes of one number, if it reads the whole text as one.
+    fn read_number(text: &str) -> Option<f32> {
+        let mut reader = Reader { text, pos: 0 };
+        let value = reader.float()?;
+        (reader.pos == text.len()).then_some(value)
+    }
+
+    #[test]
+    fn eight_digits_takes_only_digits() {
+        assert_eq!(eight_digits(b"01234567", 0), Some(1_234_567));
+        assert_eq!(eight_digits(b"x99999999", 1), Some(99_999_999));
+        assert_eq!(eight_digits(b"1234567", 0), None);
+        for position in 0..8 {
+            for byte in 0..=255u8 {
+                let mut text = *b"12345678";
+                text[position] = byte;
+                let want = std::str::from_utf8(&text)
+                    .ok()
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+                    .map(|t| t.parse::<u64>().unwrap());
+                assert_eq!(eight_digits(&text, 0), want, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn real_embeddings_take_the_direct_path_and_match_serde() {
+        for answer in [
+            r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[-0.0123456789,0.5,1e-7,-2.5E+3,0,-0,12,-7,0.0]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2,"total_tokens":2}}"#,
+            r#"{"data":[{"embedding":"AACAPwAAAMA=","index":1},{"index":0,"embedding":null}],"model":"m","x":[1,{"y":null}]}"#,
+            r#"{ "object": "list", "data": [ { "index": 0, "embedding": [ 1.5 , -2 ] , "extra": true } ] }"#,
+        ] {
+            let direct = embeddings_by_reader(answer);
+            assert!(direct.is_some(), "not read directly: {answer}");
+            assert_eq!(direct, embeddings_by_serde(answer), "{answer}");
+        }
+        for declined in [
+            r#"{"data":[],"data":[]}"#,
+            r#"{"data":[{"index":0,"index":1}]}"#,
+            r#"{"data":[{"embedding":[1e400]}]}"#,
+            r#"{"data":[{"embedding":[01]}]}"#,
+            r#"{"data":[{"embedding":"not base64!"}]}"#,
+        ] {
+            assert_eq!(embeddings_by_reader(declined), None, "{declined}");
+        }
+    }
+
+    fn number_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "-?(0|[1-9][0-9]{0,21})(\\.[0-9]{1,22})?([eE][+-]?[0-9]{1,4})?",
+            any::<f32>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(|v| v.to_string()),
+            any::<f32>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(|v| format!("{v:e}")),
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(|v| v.to_string()),
+            (-1_000_000_000i64..1_000_000_000, 0u32..12)
+                .prop_map(|(n, k)| format!("{}", n as f64 / 10f64.powi(k as i32))),
+        ]
+    }
+
+    fn vector_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::collection::vec(number_text(), 0..6)
+                .prop_map(|numbers| format!("[{}]", numbers.join(","))),
+            1 => Just(r#""AACAPwAAAMA=""#.to_owned()),
+            1 => Just(r#""AACAPw\/AAMA=""#.to_owned()),
+            1 => Just(r#""AAA""#.to_owned()),
+            1 => scalar_value(),
+            1 => Just("[1,]".to_owned()),
+            1 => Just("[1 2]".to_owned()),
+            1 => Just(r#"[1,"2"]"#.to_owned()),
+        ]
+    }
+
+    fn embedding_item() -> impl Strategy<Value = String> {
+        let value = prop_oneof![3 => vector_value(), 2 => scalar_value()];
+        fields(&["index", "embedding", "object"], value).prop_flat_map(object)
+    }
+
+    fn embeddings_answer() -> impl Strategy<Value = String> {
+        let data = prop_oneof![
+            1 => scalar_value(),
+            4 => prop::collection::vec(embedding_item(), 0..3)
+                .prop_map(|items| format!("[{}]", items.join(","))),
+        ];
+        let usage = prop_oneof![
+            Just(r#"{"prompt_tokens":2,"total_tokens":"2","x":1}"#.to_owned()),
+            scalar_value(),
+        ];
+        let value = prop_oneof![3 => scalar_value(), 4 => data, 1 => usage];
+        fields(&["object", "data", "model", "usage"], value).prop_flat_map(object)
+    }
+
     proptest! {
+        /// Every number the reader reads comes out as serde_json makes it, bit for bit.
+        #[test]
+        fn numbers_read_as_serde_reads_them(text in number_text()) {
+            if let Some(value) = read_number(&text) {
+                let by_serde: f32 = serde_json::from_str(&text).unwrap();
+                prop_assert_eq!(value.to_bits(), by_serde.to_bits(), "{}", text);
+            }
+        }
+
+        /// Whatever the embeddings reader decodes, serde decodes to the same answer.
+        #[test]
+        fn the_embeddings_reader_agrees_with_serde(text in embeddings_answer()) {
+            if let Some(direct) = embeddings_by_reader(&text) {
+                prop_assert_eq!(Some(direct), embeddings_by_serde(&text), "{}", text);
+            }
+        }
+
         /// Whatever the answer reader decodes, serde decodes to the same answer, and it
         /// never accepts an answer serde rejects.
         #[test]

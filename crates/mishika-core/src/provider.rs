@@ -447,14 +447,15 @@ pub trait WithMetadata {
     /// Store the answer's metadata.
     fn set_metadata(&mut self, metadata: ResponseMetadata);
 
-    /// Read the answer from its JSON text without serde's visitors, where the type has a
+    /// Read the answer from its JSON body without serde's visitors, where the type has a
     /// reader of its own for its common shape; `None` leaves it to serde (the default).
-    /// Where it answers, it answers exactly as serde would. Chat answers have one.
-    fn read_direct(text: &str) -> Option<Self>
+    /// Where it answers, it answers exactly as serde would. Chat and embedding answers
+    /// have one.
+    fn read_direct(body: &[u8]) -> Option<Self>
     where
         Self: Sized,
     {
-        let _ = text;
+        let _ = body;
         None
     }
 }
@@ -508,8 +509,8 @@ macro_rules! with_metadata {
                     self.metadata = metadata;
                 }
                 $(
-                    fn read_direct(text: &str) -> Option<Self> {
-                        $reader(text)
+                    fn read_direct(body: &[u8]) -> Option<Self> {
+                        $reader(std::str::from_utf8(body).ok()?)
                     }
                 )?
             }
@@ -527,7 +528,7 @@ macro_rules! with_metadata {
 with_metadata!(
     ChatResponse => crate::direct::response,
     CompletionResponse,
-    EmbeddingResponse,
+    EmbeddingResponse => crate::direct::embeddings,
     ImageResponse,
     TranscriptionResponse,
     RerankResponse,
@@ -565,20 +566,12 @@ pub async fn read_json<T: DeserializeOwned + WithMetadata>(
 ) -> Result<T> {
     let (parts, body) = response.into_parts();
     let bytes = body.collect(limit).await?;
-    let mut value: T = match read_direct(&bytes) {
+    let mut value: T = match T::read_direct(&bytes) {
         Some(value) => value,
         None => decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?,
     };
     value.set_metadata(ResponseMetadata::new(parts.status, parts.headers));
     Ok(value)
-}
-
-/// [`WithMetadata::read_direct`] for a small UTF-8 body.
-fn read_direct<T: WithMetadata>(bytes: &[u8]) -> Option<T> {
-    if bytes.len() > ONE_PASS_UTF8_LIMIT {
-        return None;
-    }
-    T::read_direct(std::str::from_utf8(bytes).ok()?)
 }
 
 const JSON: &str = "application/json";
