@@ -111,37 +111,65 @@ pub(crate) fn embeddings(text: &str) -> Option<EmbeddingResponse> {
     Some(response)
 }
 
-/// Powers of ten exact in an `f64`, as serde_json's own table has them.
-const POW10: [f64; 23] = [
+/// Powers of ten as `f64` literals, the very table serde_json divides and multiplies by.
+const POW10: [f64; 309] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32,
+    1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48,
+    1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60, 1e61, 1e62, 1e63, 1e64,
+    1e65, 1e66, 1e67, 1e68, 1e69, 1e70, 1e71, 1e72, 1e73, 1e74, 1e75, 1e76, 1e77, 1e78, 1e79, 1e80,
+    1e81, 1e82, 1e83, 1e84, 1e85, 1e86, 1e87, 1e88, 1e89, 1e90, 1e91, 1e92, 1e93, 1e94, 1e95, 1e96,
+    1e97, 1e98, 1e99, 1e100, 1e101, 1e102, 1e103, 1e104, 1e105, 1e106, 1e107, 1e108, 1e109, 1e110,
+    1e111, 1e112, 1e113, 1e114, 1e115, 1e116, 1e117, 1e118, 1e119, 1e120, 1e121, 1e122, 1e123,
+    1e124, 1e125, 1e126, 1e127, 1e128, 1e129, 1e130, 1e131, 1e132, 1e133, 1e134, 1e135, 1e136,
+    1e137, 1e138, 1e139, 1e140, 1e141, 1e142, 1e143, 1e144, 1e145, 1e146, 1e147, 1e148, 1e149,
+    1e150, 1e151, 1e152, 1e153, 1e154, 1e155, 1e156, 1e157, 1e158, 1e159, 1e160, 1e161, 1e162,
+    1e163, 1e164, 1e165, 1e166, 1e167, 1e168, 1e169, 1e170, 1e171, 1e172, 1e173, 1e174, 1e175,
+    1e176, 1e177, 1e178, 1e179, 1e180, 1e181, 1e182, 1e183, 1e184, 1e185, 1e186, 1e187, 1e188,
+    1e189, 1e190, 1e191, 1e192, 1e193, 1e194, 1e195, 1e196, 1e197, 1e198, 1e199, 1e200, 1e201,
+    1e202, 1e203, 1e204, 1e205, 1e206, 1e207, 1e208, 1e209, 1e210, 1e211, 1e212, 1e213, 1e214,
+    1e215, 1e216, 1e217, 1e218, 1e219, 1e220, 1e221, 1e222, 1e223, 1e224, 1e225, 1e226, 1e227,
+    1e228, 1e229, 1e230, 1e231, 1e232, 1e233, 1e234, 1e235, 1e236, 1e237, 1e238, 1e239, 1e240,
+    1e241, 1e242, 1e243, 1e244, 1e245, 1e246, 1e247, 1e248, 1e249, 1e250, 1e251, 1e252, 1e253,
+    1e254, 1e255, 1e256, 1e257, 1e258, 1e259, 1e260, 1e261, 1e262, 1e263, 1e264, 1e265, 1e266,
+    1e267, 1e268, 1e269, 1e270, 1e271, 1e272, 1e273, 1e274, 1e275, 1e276, 1e277, 1e278, 1e279,
+    1e280, 1e281, 1e282, 1e283, 1e284, 1e285, 1e286, 1e287, 1e288, 1e289, 1e290, 1e291, 1e292,
+    1e293, 1e294, 1e295, 1e296, 1e297, 1e298, 1e299, 1e300, 1e301, 1e302, 1e303, 1e304, 1e305,
+    1e306, 1e307, 1e308,
 ];
 
-/// Add the digits from `at` on to `significand`, eight at a time where it can; the
-/// position after them, or `None` past 19 digits in all (more than a `u64` surely holds).
-fn read_digits(
-    bytes: &[u8],
-    mut at: usize,
-    significand: &mut u64,
-    digits: &mut u32,
-) -> Option<usize> {
-    while *digits + 8 <= 19 {
+/// Below this, eight more digits cannot overflow a `u64`.
+const EIGHT_MORE_FIT: u64 = (u64::MAX - 99_999_999) / 100_000_000;
+
+/// Add the digits from `at` on to `significand` (eight at a time where they surely fit),
+/// as serde_json does: up to the first digit that would overflow a `u64`. Returns the
+/// position after the digits taken, how many were taken, and whether one would have
+/// overflowed (the digits from there on are not taken).
+fn read_digits(bytes: &[u8], mut at: usize, significand: &mut u64) -> (usize, i32, bool) {
+    let start = at;
+    while *significand <= EIGHT_MORE_FIT {
         let Some(eight) = eight_digits(bytes, at) else {
             break;
         };
         *significand = *significand * 100_000_000 + eight;
-        *digits += 8;
         at += 8;
     }
     while let Some(value) = digit(bytes, at) {
-        if *digits == 19 {
-            return None;
-        }
-        *significand = *significand * 10 + value;
-        *digits += 1;
+        let Some(next) = significand
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(value))
+        else {
+            return (at, digits_between(start, at), true);
+        };
+        *significand = next;
         at += 1;
     }
-    Some(at)
+    (at, digits_between(start, at), false)
+}
+
+/// How many digits lie between two positions of one number (a handful: it fits).
+fn digits_between(start: usize, end: usize) -> i32 {
+    i32::try_from(end - start).unwrap_or(i32::MAX)
 }
 
 /// The value of the eight bytes at `at` when all are ASCII digits (the word-at-a-time
@@ -579,16 +607,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// One number as serde_json makes an `f32` of it: integers straight from `u64`/`i64`,
-    /// others as `significand / 10^k` (or `× 10^k`) in `f64`, then narrowed. Numbers
-    /// past 19 digits or a power of ten past 22 are left to serde (`None`).
+    /// One number as serde_json makes an `f32` of it (without its `float_roundtrip`
+    /// feature): integers straight from `u64`/`i64`; others as the significand of their
+    /// digits (those past a `u64` dropped) divided or multiplied by a power of ten in
+    /// `f64`, then narrowed. Integers past a `u64` and powers past 10^308 are left to
+    /// serde (`None`).
     fn float(&mut self) -> Option<f32> {
         let bytes = self.bytes();
         let mut at = self.pos;
         let negative = bytes.get(at) == Some(&b'-');
         at += usize::from(negative);
         let mut significand: u64 = 0;
-        let mut digits = 0;
         match bytes.get(at)? {
             b'0' => {
                 at += 1;
@@ -596,20 +625,31 @@ impl<'a> Reader<'a> {
                     return None; // a leading zero: not JSON
                 }
             }
-            b'1'..=b'9' => at = read_digits(bytes, at, &mut significand, &mut digits)?,
+            b'1'..=b'9' => {
+                let overflowed;
+                (at, _, overflowed) = read_digits(bytes, at, &mut significand);
+                if overflowed {
+                    return None;
+                }
+            }
             _ => return None,
         }
         let mut exponent: i32 = 0;
         let mut integer = true;
         if bytes.get(at) == Some(&b'.') {
             integer = false;
-            at += 1;
-            let start = at;
-            at = read_digits(bytes, at, &mut significand, &mut digits)?;
-            if at == start {
-                return None;
+            let (end, taken, overflowed) = read_digits(bytes, at + 1, &mut significand);
+            at = end;
+            if overflowed {
+                // serde_json drops the digits a u64 cannot hold.
+                while digit(bytes, at).is_some() {
+                    at += 1;
+                }
             }
-            exponent = -i32::try_from(at - start).ok()?;
+            if bytes.get(at - 1) == Some(&b'.') {
+                return None; // no digit after the point
+            }
+            exponent = -taken;
         }
         if matches!(bytes.get(at), Some(b'e' | b'E')) {
             integer = false;
@@ -619,7 +659,7 @@ impl<'a> Reader<'a> {
             let start = at;
             let mut power: i32 = 0;
             while let Some(value) = digit(bytes, at) {
-                if at - start >= 3 {
+                if at - start >= 4 {
                     return None;
                 }
                 power = power * 10 + value as i32;
@@ -631,17 +671,25 @@ impl<'a> Reader<'a> {
             exponent += if negative_exponent { -power } else { power };
         }
         let value = if integer {
-            // serde_json hands integers over as u64 or i64, and -0 as an f64.
-            match (negative, significand) {
-                (false, n) => n as f32,
-                (true, 0) => -0.0,
-                (true, n) => -i64::try_from(n).ok()? as f32,
+            // serde_json hands integers over as u64 or i64, and -0 (or below i64) as f64.
+            if negative {
+                let negated = (significand as i64).wrapping_neg();
+                if negated >= 0 {
+                    -(significand as f64) as f32
+                } else {
+                    negated as f32
+                }
+            } else {
+                significand as f32
             }
         } else {
             let power = *POW10.get(exponent.unsigned_abs() as usize)?;
             let mut value = significand as f64;
             if exponent >= 0 {
                 value *= power;
+                if value.is_infinite() {
+                    return None; // serde_json: number out of range
+                }
             } else {
                 value /= power;
             }
@@ -974,11 +1022,35 @@ mod tests {
     }
 
     #[test]
+    fn long_numbers_follow_serdes_overflow_rule() {
+        for text in [
+            "0.00012345678901234567",
+            "-0.000000012345678901234567890123",
+            "12345678901234567890.5",
+            "18446744073709551615",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "1.2345678901234567e-05",
+            "9.99e-300",
+            "1e308",
+        ] {
+            let by_serde: f32 = serde_json::from_str(text).unwrap();
+            let direct = read_number(text).unwrap_or_else(|| panic!("declined {text}"));
+            assert_eq!(direct.to_bits(), by_serde.to_bits(), "{text}");
+        }
+        for declined in ["18446744073709551616", "1e309", "1e-400", "1.5e10000"] {
+            assert_eq!(read_number(declined), None, "{declined}");
+        }
+    }
+
+    #[test]
     fn real_embeddings_take_the_direct_path_and_match_serde() {
         for answer in [
             r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[-0.0123456789,0.5,1e-7,-2.5E+3,0,-0,12,-7,0.0]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":2,"total_tokens":2}}"#,
             r#"{"data":[{"embedding":"AACAPwAAAMA=","index":1},{"index":0,"embedding":null}],"model":"m","x":[1,{"y":null}]}"#,
             r#"{ "object": "list", "data": [ { "index": 0, "embedding": [ 1.5 , -2 ] , "extra": true } ] }"#,
+            // LiteLLM re-serialises each f32 as Python's repr of the widened f64.
+            r#"{"model":"m","data":[{"embedding":[0.029999999329447746,-0.00012345678901234567,1.2345678901234567e-05,7.1e-45],"index":0,"object":"embedding"}],"object":"list"}"#,
         ] {
             let direct = embeddings_by_reader(answer);
             assert!(direct.is_some(), "not read directly: {answer}");
@@ -1009,6 +1081,20 @@ mod tests {
                 .prop_map(|v| v.to_string()),
             (-1_000_000_000i64..1_000_000_000, 0u32..12)
                 .prop_map(|(n, k)| format!("{}", n as f64 / 10f64.powi(k as i32))),
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(|v| format!("{v:e}")),
+            // Python's repr of an f32 widened to f64, as LiteLLM re-serialises vectors.
+            (any::<f32>(), -40i32..3).prop_map(|(v, k)| {
+                let wide = f64::from(v) * 10f64.powi(k);
+                if wide.abs() < 1e-4 && wide != 0.0 {
+                    format!("{wide:e}")
+                } else {
+                    wide.to_string()
+                }
+            }),
+            "-?[1-9][0-9]{15,25}(\\.[0-9]{0,30})?",
+            "-?0\\.0{0,6}[1-9][0-9]{15,25}([eE]-?[0-9]{1,3})?",
         ]
     }
 
