@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use base64::Engine;
+use base64::Engine as _;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -148,19 +148,45 @@ pub struct EmbeddingUsage {
 ///
 /// Fails on malformed base64 or a byte length that is not a multiple of 4.
 pub fn decode_base64_f32(text: &str) -> Result<Vec<f32>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|e| format!("embedding is not valid base64: {e}"))?;
-    if bytes.len() % 4 != 0 {
-        return Err(format!(
-            "base64 embedding has {} bytes, not a multiple of 4",
-            bytes.len()
-        ));
+    // Decoded a block at a time through a stack buffer, so no zero-filled byte vector is
+    // allocated, filled and copied. A block of 4 096 characters is 3 072 bytes: whole
+    // quanta and whole f32s, so only the last block can hold padding or a remainder.
+    const BLOCK: usize = 4096;
+    let text = text.trim().as_bytes();
+    let mut vector = Vec::with_capacity(text.len() / 4 * 3 / 4);
+    let mut buffer = [0u8; BLOCK / 4 * 3];
+    let mut blocks = text.chunks(BLOCK).peekable();
+    while let Some(block) = blocks.next() {
+        let last = blocks.peek().is_none();
+        if !last && block.last() == Some(&b'=') {
+            return Err(base64_error(text));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode_slice(block, &mut buffer)
+            .map_err(|_| base64_error(text))?;
+        let bytes = &buffer[..decoded];
+        if bytes.len() % 4 != 0 {
+            let total = vector.len() * 4 + bytes.len();
+            return Err(format!(
+                "base64 embedding has {total} bytes, not a multiple of 4"
+            ));
+        }
+        vector.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
     }
-    Ok(bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+    Ok(vector)
+}
+
+/// What is wrong with `text` as base64, worded by decoding it whole (so the offset given
+/// is the string's, not a block's).
+fn base64_error(text: &[u8]) -> String {
+    match base64::engine::general_purpose::STANDARD.decode(text) {
+        Err(e) => format!("embedding is not valid base64: {e}"),
+        Ok(_) => "embedding is not valid base64: padding before the end".to_owned(),
+    }
 }
 
 /// A vector as a JSON array of numbers, a base64 string, or `null` (empty).
@@ -221,12 +247,69 @@ mod tests {
     #[test]
     fn malformed_base64_is_an_error() {
         assert!(decode_base64_f32("not base64!").is_err());
+        // Blocks of 4 096 characters: padding that ends a block before the last is still
+        // padding in the middle, and errors name offsets in the whole string.
+        let odd = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 4099]);
+        assert!(odd.len() > 4096);
+        assert_eq!(
+            decode_base64_f32(&odd).err().as_deref(),
+            Some("base64 embedding has 4099 bytes, not a multiple of 4")
+        );
+        let mut padded_block = "A".repeat(4094) + "==";
+        padded_block.push_str(&"A".repeat(4096));
+        assert!(decode_base64_f32(&padded_block).is_err(), "padding inside");
+        let mut bad_late = "A".repeat(5000);
+        bad_late.replace_range(4500..4501, "!");
+        let error = decode_base64_f32(&bad_late).err().unwrap_or_default();
+        assert!(error.contains("offset 4500"), "{error}");
+        let vector: Vec<f32> = (0..3000).map(|i| i as f32 * 0.25 - 7.0).collect();
+        let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert!(encoded.len() > 3 * 4096);
+        let decoded = decode_base64_f32(&format!(" {encoded}\n")).expect("valid base64");
+        assert!(decoded == vector, "decoded vector differs");
         let three_bytes = base64::engine::general_purpose::STANDARD.encode([1u8, 2, 3]);
         let error = decode_base64_f32(&three_bytes).unwrap_err();
         assert!(error.contains("not a multiple of 4"), "{error}");
         let result: Result<EmbeddingResponse, _> =
             serde_json::from_str(&format!(r#"{{"data":[{{"embedding":"{three_bytes}"}}]}}"#));
         assert!(result.is_err());
+    }
+
+    /// The plain way: decode the whole string, then convert.
+    fn decode_whole(text: &str) -> Result<Vec<f32>, String> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("embedding is not valid base64: {e}"))?;
+        if bytes.len() % 4 != 0 {
+            return Err(format!(
+                "base64 embedding has {} bytes, not a multiple of 4",
+                bytes.len()
+            ));
+        }
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    proptest::proptest! {
+        /// Block by block gives what decoding the whole string gives, error text included,
+        /// for valid vectors, odd lengths and strings damaged anywhere.
+        #[test]
+        fn block_decoding_matches_whole_decoding(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..14_000),
+            damage in proptest::option::of((proptest::prelude::any::<proptest::sample::Index>(), proptest::sample::select(vec!['=', '!', ' ', 'A', '-']))),
+        ) {
+            let mut text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            if let (Some((at, with)), false) = (damage, text.is_empty()) {
+                let at = at.index(text.len());
+                text.replace_range(at..at + 1, &with.to_string());
+            }
+            let blocks = decode_base64_f32(&text).map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
+            let whole = decode_whole(&text).map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>());
+            proptest::prop_assert!(blocks == whole, "{:?} vs {:?}", blocks.as_ref().map(Vec::len), whole.as_ref().map(Vec::len));
+        }
     }
 
     #[test]
