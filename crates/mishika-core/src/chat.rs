@@ -4,6 +4,7 @@
 //! server-controlled field optional, `null` = absent, unknown enum values kept, unknown
 //! fields kept in `extra`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -785,56 +786,102 @@ deserialize_lenient!(ResponseMessage {
 /// One chunk of a streamed chat answer.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatChunk {
-    /// The completion's id (the same on every chunk, so the chunks of one stream share it).
-    pub id: Option<Arc<str>>,
-    /// `chat.completion.chunk`.
-    pub object: Option<Arc<str>>,
+    /// The id, object, model, fingerprint and tier: the same on every chunk of a stream,
+    /// so its chunks share one copy (read them with [`id`](ChatChunk::id) and the like).
+    #[serde(flatten)]
+    pub header: Arc<ChunkHeader>,
     /// Unix seconds.
     pub created: Option<u64>,
-    /// The model.
-    pub model: Option<Arc<str>>,
     /// The deltas (empty on a usage-only chunk).
     pub choices: Vec<ChunkChoice>,
     /// Usage, on the last chunk when `include_usage` was asked. Boxed: it comes once per
     /// stream, and an inline `Usage` would triple the size of every chunk.
     pub usage: Option<Box<Usage>>,
-    /// Backend configuration fingerprint.
-    pub system_fingerprint: Option<Arc<str>>,
-    /// The service tier that served the call.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_tier: Option<Arc<str>>,
     /// Any other field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
-/// The strings every chunk of a stream repeats (id, object, model …). Decoding a chunk
-/// through [`ChunkStrings::decode`] reuses the previous chunk's allocation when the text is
-/// the same, so a stream allocates them once instead of once per chunk.
+/// The strings every chunk of one stream repeats, kept once and shared by its chunks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChunkHeader {
+    /// The completion's id.
+    pub id: Option<String>,
+    /// `chat.completion.chunk`.
+    pub object: Option<String>,
+    /// The model.
+    pub model: Option<String>,
+    /// Backend configuration fingerprint.
+    pub system_fingerprint: Option<String>,
+    /// The service tier that served the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<String>,
+}
+
+/// A chunk's fields but its header, as read; made a chunk once the header is known (a
+/// `ChatChunk::default()` would allocate a header only to drop it).
+#[derive(Default)]
+pub(crate) struct ChunkParts {
+    pub(crate) created: Option<u64>,
+    pub(crate) choices: Vec<ChunkChoice>,
+    pub(crate) usage: Option<Box<Usage>>,
+    pub(crate) extra: Map<String, Value>,
+}
+
+impl ChunkParts {
+    pub(crate) fn into_chunk(self, header: Arc<ChunkHeader>) -> ChatChunk {
+        ChatChunk {
+            header,
+            created: self.created,
+            choices: self.choices,
+            usage: self.usage,
+            extra: self.extra,
+        }
+    }
+}
+
+/// A chunk's header fields as read, borrowed from the frame where possible.
+#[derive(Default)]
+pub(crate) struct HeaderText<'a> {
+    pub(crate) id: Option<Cow<'a, str>>,
+    pub(crate) object: Option<Cow<'a, str>>,
+    pub(crate) model: Option<Cow<'a, str>>,
+    pub(crate) system_fingerprint: Option<Cow<'a, str>>,
+    pub(crate) service_tier: Option<Cow<'a, str>>,
+}
+
+impl HeaderText<'_> {
+    fn matches(&self, header: &ChunkHeader) -> bool {
+        self.id.as_deref() == header.id.as_deref()
+            && self.object.as_deref() == header.object.as_deref()
+            && self.model.as_deref() == header.model.as_deref()
+            && self.system_fingerprint.as_deref() == header.system_fingerprint.as_deref()
+            && self.service_tier.as_deref() == header.service_tier.as_deref()
+    }
+}
+
+/// The header of the last chunk of a stream. Decoding a chunk through
+/// [`ChunkStrings::decode`] shares it when the next chunk repeats it (as every chunk of a
+/// stream does), so a stream allocates those strings once, and each chunk costs one
+/// reference count instead of five.
 #[derive(Debug, Default)]
 pub struct ChunkStrings {
-    pub(crate) id: Option<Arc<str>>,
-    pub(crate) object: Option<Arc<str>>,
-    pub(crate) model: Option<Arc<str>>,
-    pub(crate) system_fingerprint: Option<Arc<str>>,
-    pub(crate) service_tier: Option<Arc<str>>,
+    last: Arc<ChunkHeader>,
 }
 
-/// [`intern`] for a key-shaped value of the serde path.
-fn intern_key(cache: &mut Option<Arc<str>>, text: Option<Key<'_>>) -> Option<Arc<str>> {
-    intern(cache, text.as_ref().map(Key::as_str))
-}
-
-/// The shared copy of `text`: the cached one when equal, else a new one that is cached.
-pub(crate) fn intern(cache: &mut Option<Arc<str>>, text: Option<&str>) -> Option<Arc<str>> {
-    let text = text?;
-    match cache {
-        Some(shared) if **shared == *text => Some(Arc::clone(shared)),
-        _ => {
-            let shared: Arc<str> = Arc::from(text);
-            *cache = Some(Arc::clone(&shared));
-            Some(shared)
+impl ChunkStrings {
+    /// The shared header for `text`: the last one when equal, else a new one, kept.
+    pub(crate) fn header(&mut self, text: HeaderText<'_>) -> Arc<ChunkHeader> {
+        if !text.matches(&self.last) {
+            self.last = Arc::new(ChunkHeader {
+                id: text.id.map(Cow::into_owned),
+                object: text.object.map(Cow::into_owned),
+                model: text.model.map(Cow::into_owned),
+                system_fingerprint: text.system_fingerprint.map(Cow::into_owned),
+                service_tier: text.service_tier.map(Cow::into_owned),
+            });
         }
+        Arc::clone(&self.last)
     }
 }
 
@@ -882,20 +929,21 @@ impl<'de> serde::de::Visitor<'de> for ChunkSeed<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ChatChunk, A::Error> {
-        let strings = self.0;
-        let mut chunk = ChatChunk::default();
+        let mut chunk = ChunkParts::default();
+        let mut header = HeaderText::default();
+        let text = |key: Option<Key<'de>>| {
+            key.map(|key| match key {
+                Key::Borrowed(text) => Cow::Borrowed(text),
+                Key::Owned(text) => Cow::Owned(text),
+            })
+        };
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
-                "id" => chunk.id = intern_key(&mut strings.id, map.next_value()?),
-                "object" => chunk.object = intern_key(&mut strings.object, map.next_value()?),
-                "model" => chunk.model = intern_key(&mut strings.model, map.next_value()?),
-                "system_fingerprint" => {
-                    chunk.system_fingerprint =
-                        intern_key(&mut strings.system_fingerprint, map.next_value()?)
-                }
-                "service_tier" => {
-                    chunk.service_tier = intern_key(&mut strings.service_tier, map.next_value()?)
-                }
+                "id" => header.id = text(map.next_value()?),
+                "object" => header.object = text(map.next_value()?),
+                "model" => header.model = text(map.next_value()?),
+                "system_fingerprint" => header.system_fingerprint = text(map.next_value()?),
+                "service_tier" => header.service_tier = text(map.next_value()?),
                 "created" => chunk.created = map.next_value::<LenientU64>()?.0,
                 "choices" => chunk.choices = map.next_value::<NullAsDefault<_>>()?.0,
                 "usage" => chunk.usage = map.next_value()?,
@@ -909,7 +957,7 @@ impl<'de> serde::de::Visitor<'de> for ChunkSeed<'_> {
                 }
             }
         }
-        Ok(chunk)
+        Ok(chunk.into_chunk(self.0.header(header)))
     }
 }
 
@@ -923,6 +971,31 @@ impl<'de> Deserialize<'de> for ChatChunk {
 }
 
 impl ChatChunk {
+    /// The completion's id.
+    pub fn id(&self) -> Option<&str> {
+        self.header.id.as_deref()
+    }
+
+    /// The object type, `chat.completion.chunk`.
+    pub fn object(&self) -> Option<&str> {
+        self.header.object.as_deref()
+    }
+
+    /// The model that answered.
+    pub fn model(&self) -> Option<&str> {
+        self.header.model.as_deref()
+    }
+
+    /// The backend configuration fingerprint.
+    pub fn system_fingerprint(&self) -> Option<&str> {
+        self.header.system_fingerprint.as_deref()
+    }
+
+    /// The service tier that served the call.
+    pub fn service_tier(&self) -> Option<&str> {
+        self.header.service_tier.as_deref()
+    }
+
     /// The first choice's text delta, if any.
     pub fn content(&self) -> Option<&str> {
         self.choices.first()?.delta.content.as_deref()
@@ -1030,16 +1103,16 @@ impl ChatStreamAccumulator {
     pub fn push(&mut self, chunk: &ChatChunk) {
         let response = &mut self.response;
         if response.id.is_none() {
-            response.id = chunk.id.as_deref().map(str::to_owned);
-            response.model = chunk.model.as_deref().map(str::to_owned);
+            response.id = chunk.id().map(str::to_owned);
+            response.model = chunk.model().map(str::to_owned);
             response.created = chunk.created;
             response.object = Some("chat.completion".to_owned());
         }
         if chunk.usage.is_some() {
             response.usage.clone_from(&chunk.usage);
         }
-        if let Some(fingerprint) = &chunk.system_fingerprint {
-            response.system_fingerprint = Some(fingerprint.to_string());
+        if let Some(fingerprint) = chunk.system_fingerprint() {
+            response.system_fingerprint = Some(fingerprint.to_owned());
         }
         for delta_choice in &chunk.choices {
             let position = match response
@@ -1328,10 +1401,8 @@ mod tests {
         let first = strings.decode(frame.as_bytes()).unwrap();
         let second = strings.decode(frame.as_bytes()).unwrap();
         assert_eq!(second.content(), Some("h\u{e9}"));
-        assert!(Arc::ptr_eq(
-            first.id.as_ref().unwrap(),
-            second.id.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(&first.header, &second.header));
+        assert_eq!((second.id(), second.model()), (Some("c1"), Some("m")));
         // A string serde reads must be UTF-8; a value it skips (the padding) need not be.
         let bad_id = b"{\"id\":\"c\xff\",\"choices\":[]}";
         let error = strings.decode(bad_id).unwrap_err();
@@ -1341,11 +1412,9 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         );
-        let bad_padding = b"{\"id\":\"c1\",\"choices\":[],\"obfuscation\":\"\xff\"}";
+        let bad_padding =
+            b"{\"id\":\"c1\",\"model\":\"m\",\"choices\":[],\"obfuscation\":\"\xff\"}";
         let chunk = strings.decode(bad_padding).unwrap();
-        assert!(Arc::ptr_eq(
-            chunk.id.as_ref().unwrap(),
-            first.id.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(&chunk.header, &first.header));
     }
 }

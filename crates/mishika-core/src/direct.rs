@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::chat::{
-    ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkStrings, FinishReason,
-    ResponseMessage, Role, TokenDetails, ToolCall, Usage, intern,
+    ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkParts, ChunkStrings,
+    FinishReason, HeaderText, ResponseMessage, Role, TokenDetails, ToolCall, Usage,
 };
 use crate::embeddings::{Embedding, EmbeddingResponse, decode_base64_f32};
 use crate::wire::{EmptyAsNone, LenientU32, LenientU64, NullAsDefault};
@@ -26,24 +26,15 @@ use crate::wire::{EmptyAsNone, LenientU32, LenientU64, NullAsDefault};
 /// Decode `text` (one chunk's JSON) without serde's visitors, or `None` to let serde do it.
 pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk> {
     let mut reader = Reader { text, pos: 0 };
-    let mut chunk = ChatChunk::default();
+    let mut chunk = ChunkParts::default();
+    let mut header = HeaderText::default();
     reader.object(|reader, key| {
         match key {
-            "id" => chunk.id = intern(&mut strings.id, reader.text_or_null()?.as_deref()),
-            "object" => {
-                chunk.object = intern(&mut strings.object, reader.text_or_null()?.as_deref())
-            }
-            "model" => chunk.model = intern(&mut strings.model, reader.text_or_null()?.as_deref()),
-            "system_fingerprint" => {
-                chunk.system_fingerprint = intern(
-                    &mut strings.system_fingerprint,
-                    reader.text_or_null()?.as_deref(),
-                )
-            }
-            "service_tier" => {
-                chunk.service_tier =
-                    intern(&mut strings.service_tier, reader.text_or_null()?.as_deref())
-            }
+            "id" => header.id = reader.text_or_null()?,
+            "object" => header.object = reader.text_or_null()?,
+            "model" => header.model = reader.text_or_null()?,
+            "system_fingerprint" => header.system_fingerprint = reader.text_or_null()?,
+            "service_tier" => header.service_tier = reader.text_or_null()?,
             "created" => chunk.created = reader.count()?,
             "choices" => chunk.choices = reader.list(Reader::chunk_choice)?,
             "usage" => chunk.usage = reader.usage()?,
@@ -57,7 +48,7 @@ pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk>
         Some(())
     })?;
     reader.end()?;
-    Some(chunk)
+    Some(chunk.into_chunk(strings.header(header)))
 }
 
 /// Decode `text` (a chat answer's JSON) without serde's visitors, or `None` for serde.

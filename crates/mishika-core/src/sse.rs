@@ -202,29 +202,27 @@ impl SseDecoder {
         }
     }
 
-    fn process_line(&mut self, line: Bytes) -> Option<SseEvent> {
+    fn process_line(&mut self, mut line: Bytes) -> Option<SseEvent> {
         if line.is_empty() {
             return self.dispatch();
         }
         if line[0] == b':' {
             return None; // comment / keep-alive
         }
-        let (name, value) = match memchr::memchr(b':', &line) {
-            Some(colon) => {
-                let start = if line.get(colon + 1) == Some(&b' ') {
-                    colon + 2
-                } else {
-                    colon + 1
-                };
-                (&line[..colon], line.slice(start..))
-            }
-            None => (&line[..], Bytes::new()),
+        let (field, value_start) = match memchr::memchr(b':', &line) {
+            Some(colon) if line.get(colon + 1) == Some(&b' ') => (colon, colon + 2),
+            Some(colon) => (colon, colon + 1),
+            None => (line.len(), line.len()),
         };
-        match name {
-            b"data" => self.add_data(value),
-            b"event" => self.event = Some(String::from_utf8_lossy(&value).into_owned()),
-            _ => {} // id, retry and unknown fields carry nothing for us
-        }
+        let is_data = &line[..field] == b"data";
+        let is_event = &line[..field] == b"event";
+        // The value is the line itself, moved past its field name: no new reference.
+        line.advance(value_start);
+        if is_data {
+            self.add_data(line);
+        } else if is_event {
+            self.event = Some(String::from_utf8_lossy(&line).into_owned());
+        } // id, retry and unknown fields carry nothing for us
         None
     }
 
