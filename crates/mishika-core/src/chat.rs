@@ -1395,6 +1395,24 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_serialises_its_shared_header_inline() {
+        let frame = r#"{"id":"c1","object":"chat.completion.chunk","created":7,"model":"m","system_fingerprint":"fp","choices":[{"index":0,"delta":{"content":"hi"}}],"x":1}"#;
+        let chunk = ChunkStrings::default().decode(frame.as_bytes()).unwrap();
+        let value = serde_json::to_value(&chunk).unwrap();
+        assert_eq!(value["id"], "c1");
+        assert_eq!(value["object"], "chat.completion.chunk");
+        assert_eq!(value["model"], "m");
+        assert_eq!(value["system_fingerprint"], "fp");
+        assert_eq!(value["created"], 7);
+        assert_eq!(value["x"], 1);
+        assert_eq!(value["choices"][0]["delta"]["content"], "hi");
+        assert!(value.get("header").is_none() && value.get("service_tier").is_none());
+        let again: ChatChunk = serde_json::from_value(value).unwrap();
+        assert_eq!(again.header, chunk.header);
+        assert_eq!(again.content(), Some("hi"));
+    }
+
+    #[test]
     fn chunk_frames_share_repeated_strings_and_bad_utf8_reads_as_serde_reads_it() {
         let mut strings = ChunkStrings::default();
         let frame = "{\"id\":\"c1\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"h\u{e9}\"}}]}";
