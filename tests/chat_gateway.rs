@@ -335,6 +335,49 @@ async fn stream_idle_timeout_fires_on_a_stalled_stream() {
     );
 }
 
+/// A JSON answer is read inside the call, under the whole-request deadline: a slow body is
+/// not an idle stream. An audio body, handed to the caller, is watched.
+#[tokio::test]
+async fn slow_json_answers_are_not_idle_streams_but_audio_bodies_are() {
+    let gateway = MockGateway::start().await.unwrap();
+    let answer = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "slow but whole"}}]});
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .json(answer)
+            .chunk_size(16)
+            .chunk_delay(Duration::from_millis(120)),
+    );
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .stream_idle_timeout(Duration::from_millis(50))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let response = client.chat(ask("x")).await.unwrap();
+    assert_eq!(response.content(), Some("slow but whole"));
+
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .header("content-type", "audio/mpeg")
+            .body(vec![7u8; 64])
+            .chunk_size(16)
+            .chunk_delay(Duration::from_millis(300)),
+    );
+    let speech = client
+        .speech(mishika::SpeechRequest::new(
+            "mishikallm_proxy/tts",
+            "hi",
+            "alloy",
+        ))
+        .await
+        .unwrap();
+    let error = speech.bytes(1 << 20).await.unwrap_err();
+    assert_eq!(
+        error.timeout_phase(),
+        Some(mishika::TimeoutPhase::StreamIdle)
+    );
+}
+
 #[tokio::test]
 async fn per_request_stream_idle_timeout_beats_the_client() {
     let gateway = MockGateway::start().await.unwrap();

@@ -394,7 +394,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Longest silence on a streamed answer (`None`: wait forever). Default 120 s.
+    /// Longest silence on a body handed to the caller: a stream, speech audio (`None`: wait
+    /// forever). Default 120 s. JSON answers are read within the whole-request deadline.
     pub fn stream_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings.stream_idle_timeout = timeout.into();
         self

@@ -11,6 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_core::Stream;
+use http::HeaderValue;
+use http::header::ACCEPT;
 use mishika_core::{
     Body, CallPolicy, Error, TimeoutPhase, Transport, TransportError, TransportErrorKind,
 };
@@ -29,8 +31,10 @@ pub(crate) async fn with_deadline<T>(
     }
 }
 
-/// Wraps a transport so that every response body fails with an idle timeout when no bytes
-/// arrive for the request's `stream_idle_timeout` (or this transport's default).
+/// Wraps a transport so that a response body fails with an idle timeout when no bytes
+/// arrive for the request's `stream_idle_timeout` (or this transport's default). Requests
+/// that accept only `application/json` are not watched: their answers are read inside the
+/// call, under its whole-request deadline.
 #[derive(Debug)]
 pub struct IdleTimeoutTransport {
     inner: Arc<dyn Transport>,
@@ -54,11 +58,17 @@ impl Transport for IdleTimeoutTransport {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Body>, TransportError> {
+        // An answer the call asks for as JSON is read inside the call, under its
+        // whole-request deadline; the idle watch is for bodies handed to the caller (streams,
+        // audio), which no deadline covers once the call has returned.
+        let json_only = request.headers().get(ACCEPT).map(HeaderValue::as_bytes)
+            == Some(b"application/json".as_slice());
         let idle = request
             .extensions()
             .get::<CallPolicy>()
             .and_then(|policy| policy.stream_idle_timeout)
-            .or(self.default_idle);
+            .or(self.default_idle)
+            .filter(|_| !json_only);
         let response = self.inner.send(request).await?;
         Ok(match idle {
             Some(idle) => response.map(|body| Body::from_stream(IdleBody::new(body, idle))),
