@@ -98,7 +98,8 @@ impl SseDecoder {
         self.push_bytes(Bytes::copy_from_slice(chunk));
     }
 
-    /// Append a chunk from the network. Its complete lines are handed out as slices of it.
+    /// Append a chunk from the network. Its complete lines are handed out as slices of it,
+    /// so an event's `data` shares the chunk's memory: keeping the event keeps the chunk.
     pub fn push_bytes(&mut self, chunk: Bytes) {
         if chunk.is_empty() {
             return;
