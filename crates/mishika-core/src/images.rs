@@ -135,8 +135,6 @@ pub struct ImageResponse {
     pub metadata: ResponseMetadata,
 }
 
-impl ImageResponse {}
-
 /// One generated image: a URL or base64 data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Image {

@@ -542,21 +542,8 @@ pub async fn check_status(response: http::Response<Body>) -> Result<http::Respon
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
-    let bytes = read_prefix(body, MAX_ERROR_BODY * 8).await;
+    let bytes = body.prefix(MAX_ERROR_BODY * 8).await;
     Err(Error::from_response(parts.status, &parts.headers, &bytes))
-}
-
-/// Up to `limit` bytes of a body; a body that breaks yields what arrived.
-async fn read_prefix(mut body: Body, limit: usize) -> Bytes {
-    let mut buffer = Vec::new();
-    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
-        let room = limit.saturating_sub(buffer.len());
-        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buffer.len() >= limit {
-            break;
-        }
-    }
-    Bytes::from(buffer)
 }
 
 /// Read a success body (at most `limit` bytes) and decode it as JSON into `T`.

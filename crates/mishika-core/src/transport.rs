@@ -231,6 +231,22 @@ impl Body {
     }
 }
 
+impl Body {
+    /// At most the first `limit` bytes, for reading an error answer: the rest is not read,
+    /// and a body that breaks yields what arrived before.
+    pub async fn prefix(mut self, limit: usize) -> Bytes {
+        let mut buffer = Vec::new();
+        while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut self).await {
+            let room = limit.saturating_sub(buffer.len());
+            buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buffer.len() >= limit {
+                break;
+            }
+        }
+        Bytes::from(buffer)
+    }
+}
+
 fn too_large(limit: usize) -> Error {
     Error::decode(format!("response body exceeds the limit of {limit} bytes"))
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use mishika_core::{Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind};
 
 /// How many times, how long between, and for how long in all.
@@ -117,15 +116,8 @@ enum Outcome {
 
 /// Read an error answer's body to decide, and rebuild the answer in case it is final.
 async fn inspect(response: http::Response<Body>) -> (http::Response<Body>, Option<Error>) {
-    let (parts, mut body) = response.into_parts();
-    let mut buffer = Vec::new();
-    while let Some(Ok(chunk)) = body.next().await {
-        let room = MAX_INSPECTED_BODY.saturating_sub(buffer.len());
-        buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buffer.len() >= MAX_INSPECTED_BODY {
-            break;
-        }
-    }
+    let (parts, body) = response.into_parts();
+    let buffer = body.prefix(MAX_INSPECTED_BODY).await;
     let error = Error::from_response(parts.status, &parts.headers, &buffer);
     (
         http::Response::from_parts(parts, Body::from_bytes(buffer)),
