@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mishika_core::WithMetadata;
 use mishika_core::EmbeddingResponse;
+use mishika_core::WithMetadata;
 use mishika_core::chat::{ChatChunk, ChatResponse, ChunkStrings};
 
 fuzz_target!(|data: &[u8]| {

@@ -15,6 +15,14 @@ struct Decoded {
     error: Option<(ErrorKind, String)>,
 }
 
+/// The events so far and the error that ended decoding.
+fn stopped(events: Vec<SseEvent>, error: mishika_core::Error) -> Decoded {
+    Decoded {
+        events,
+        error: Some((error.kind(), error.message().to_owned())),
+    }
+}
+
 fn decode<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max_line: usize) -> Decoded {
     let mut decoder = SseDecoder::with_max_line(max_line);
     let mut events = Vec::new();
@@ -24,12 +32,7 @@ fn decode<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max_line: usize) -> De
             match decoder.next_event() {
                 Ok(Some(event)) => events.push(event),
                 Ok(None) => break,
-                Err(error) => {
-                    return Decoded {
-                        events,
-                        error: Some((error.kind(), error.message().to_owned())),
-                    };
-                }
+                Err(error) => return stopped(events, error),
             }
         }
         assert!(decoder.buffered() <= max_line + 1, "unbounded buffer");
@@ -38,12 +41,7 @@ fn decode<'a>(chunks: impl IntoIterator<Item = &'a [u8]>, max_line: usize) -> De
         match decoder.finish() {
             Ok(Some(event)) => events.push(event),
             Ok(None) => break,
-            Err(error) => {
-                return Decoded {
-                    events,
-                    error: Some((error.kind(), error.message().to_owned())),
-                };
-            }
+            Err(error) => return stopped(events, error),
         }
     }
     assert_eq!(decoder.buffered(), 0, "finish left bytes behind");
