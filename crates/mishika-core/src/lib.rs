@@ -90,7 +90,7 @@ pub use secret::ApiKey;
 pub use stream::{SseStream, StreamFrame};
 #[cfg(feature = "mock")]
 pub use transport::MockTransport;
-pub use transport::{Body, Transport, TransportError, TransportErrorKind};
+pub use transport::{Body, Transport, TransportError, TransportErrorKind, TransportFuture};
 
 /// Re-exports for provider and transport authors, so their versions match mishika's.
 pub mod reexports {

@@ -2,6 +2,7 @@
 //! handed: resolved settings plus the transport, with helpers to build and read requests.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,7 +23,7 @@ use crate::options::{CallPolicy, ResponseMetadata};
 use crate::rerank::{RerankRequest, RerankResponse};
 use crate::secret::ApiKey;
 use crate::stream::SseStream;
-use crate::transport::{Body, Transport};
+use crate::transport::{Body, Transport, TransportFuture};
 
 /// A streamed chat answer: typed chunks, then the end (or an `Err` item, after which
 /// the stream ends). Dropping it closes the connection.
@@ -360,45 +361,74 @@ impl Call {
         Ok(request)
     }
 
+    // The send family hands the request to the transport before returning its future, so
+    // each future holds the transport's boxed future, not the request: smaller futures to
+    // allocate and move on every call.
+
     /// Send through the transport; transport failures become `Connection`/`Timeout` errors.
-    pub async fn send(&self, request: http::Request<Bytes>) -> Result<http::Response<Body>> {
-        self.transport
-            .send(request)
-            .await
-            .map_err(|e| e.into_error().with_provider(self.provider.to_string()))
+    pub fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<http::Response<Body>>> + Send + '_ {
+        let sending = self.transport.send(request);
+        self.finish_send(sending, false)
     }
 
     /// Send and return the response if its status is a success; otherwise the mapped error
     /// with the server's body. The body of a success is not read.
-    pub async fn send_checked(
+    pub fn send_checked(
         &self,
         request: http::Request<Bytes>,
-    ) -> Result<http::Response<Body>> {
-        let response = self.send(request).await?;
-        check_status(response).await
+    ) -> impl Future<Output = Result<http::Response<Body>>> + Send + '_ {
+        let sending = self.transport.send(request);
+        self.finish_send(sending, true)
     }
 
     /// Send, check the status, and decode the JSON body into `T` (with its metadata).
-    pub async fn send_json<T: DeserializeOwned + WithMetadata>(
+    pub fn send_json<T: DeserializeOwned + WithMetadata + Send>(
         &self,
         request: http::Request<Bytes>,
-    ) -> Result<T> {
-        let response = self.send_checked(request).await?;
-        read_json(response, self.limits.max_response_bytes).await
+    ) -> impl Future<Output = Result<T>> + Send + '_ {
+        let sending = self.transport.send(request);
+        async move {
+            let response = self.finish_send(sending, true).await?;
+            read_json(response, self.limits.max_response_bytes).await
+        }
     }
 
     /// Send, check the status, and return the body as a typed SSE stream.
-    pub async fn send_sse<T: crate::stream::StreamFrame>(
+    pub fn send_sse<T: crate::stream::StreamFrame>(
         &self,
         request: http::Request<Bytes>,
-    ) -> Result<SseStream<T>> {
-        let response = self.send_checked(request).await?;
-        let (parts, body) = response.into_parts();
-        Ok(SseStream::new(
-            body,
-            ResponseMetadata::new(parts.status, owned_headers(&parts.headers)),
-            self.limits.max_sse_line,
-        ))
+    ) -> impl Future<Output = Result<SseStream<T>>> + Send + '_ {
+        let sending = self.transport.send(request);
+        async move {
+            let response = self.finish_send(sending, true).await?;
+            let (parts, body) = response.into_parts();
+            Ok(SseStream::new(
+                body,
+                ResponseMetadata::new(parts.status, owned_headers(&parts.headers)),
+                self.limits.max_sse_line,
+            ))
+        }
+    }
+
+    /// Await the transport; map its failure, and with `check` turn an error status into
+    /// its [`Error`].
+    async fn finish_send(
+        &self,
+        sending: TransportFuture<'_>,
+        check: bool,
+    ) -> Result<http::Response<Body>> {
+        let response = sending
+            .await
+            .map_err(|e| e.into_error().with_provider(self.provider.to_string()))?;
+        if !check || response.status().is_success() {
+            Ok(response)
+        } else {
+            // Boxed: the rare path's buffers stay out of the future every call carries.
+            Err(Box::pin(status_error(response)).await)
+        }
     }
 }
 
@@ -541,9 +571,14 @@ pub async fn check_status(response: http::Response<Body>) -> Result<http::Respon
     if response.status().is_success() {
         return Ok(response);
     }
+    Err(Box::pin(status_error(response)).await)
+}
+
+/// The [`Error`] of an answer whose status is not a success, with the head of its body.
+async fn status_error(response: http::Response<Body>) -> Error {
     let (parts, body) = response.into_parts();
     let bytes = body.prefix(MAX_ERROR_BODY * 8).await;
-    Err(Error::from_response(parts.status, &parts.headers, &bytes))
+    Error::from_response(parts.status, &parts.headers, &bytes)
 }
 
 /// Read a success body (at most `limit` bytes) and decode it as JSON into `T`.

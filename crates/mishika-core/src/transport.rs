@@ -28,6 +28,40 @@ pub trait Transport: Send + Sync + fmt::Debug {
     ) -> std::result::Result<http::Response<Body>, TransportError>;
 }
 
+/// The future [`Transport::send`] returns. A transport may implement `send` without
+/// `async` to do its synchronous work up front and box only what has to wait:
+///
+/// ```
+/// use bytes::Bytes;
+/// use mishika_core::{Body, Transport, TransportFuture};
+///
+/// /// Answers every request with an empty 204.
+/// #[derive(Debug)]
+/// struct NoContent;
+///
+/// impl Transport for NoContent {
+///     fn send<'life0, 'async_trait>(
+///         &'life0 self,
+///         _request: http::Request<Bytes>,
+///     ) -> TransportFuture<'async_trait>
+///     where
+///         'life0: 'async_trait,
+///         Self: 'async_trait,
+///     {
+///         let mut response = http::Response::new(Body::empty());
+///         *response.status_mut() = http::StatusCode::NO_CONTENT;
+///         Box::pin(std::future::ready(Ok(response)))
+///     }
+/// }
+/// ```
+pub type TransportFuture<'a> = Pin<
+    Box<
+        dyn std::future::Future<Output = std::result::Result<http::Response<Body>, TransportError>>
+            + Send
+            + 'a,
+    >,
+>;
+
 /// What kind of failure a [`TransportError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -16,10 +16,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use mishika_core::{Body, Error, Transport, TransportError, TransportErrorKind};
+use mishika_core::{Body, Error, Transport, TransportError, TransportErrorKind, TransportFuture};
 
 /// The default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("mishika/", env!("CARGO_PKG_VERSION"));
@@ -205,26 +204,36 @@ fn transport_error(error: reqwest::Error) -> TransportError {
     TransportError::new(kind, format!("{message}: {error}")).with_source(error)
 }
 
-#[async_trait]
 impl Transport for HttpTransport {
-    async fn send(
-        &self,
+    // Written out rather than `async fn`: the request is turned into reqwest's before the
+    // future is boxed, so the box holds reqwest's pending call, not the request.
+    fn send<'life0, 'async_trait>(
+        &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Result<http::Response<Body>, TransportError> {
+    ) -> TransportFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let (parts, body) = request.into_parts();
-        let mut request = reqwest::Request::new(parts.method, self.urls.url(&parts.uri)?);
+        let url = match self.urls.url(&parts.uri) {
+            Ok(url) => url,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let mut request = reqwest::Request::new(parts.method, url);
         *request.headers_mut() = parts.headers;
         *request.version_mut() = parts.version;
         *request.body_mut() = Some(reqwest::Body::from(body));
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(transport_error)?;
-        let response: http::Response<reqwest::Body> = response.into();
-        Ok(response.map(|body| {
-            Body::from_stream(http_body_util::BodyDataStream::new(body).map_err(transport_error))
-        }))
+        let pending = self.client.execute(request);
+        Box::pin(async move {
+            let response = pending.await.map_err(transport_error)?;
+            let response: http::Response<reqwest::Body> = response.into();
+            Ok(response.map(|body| {
+                Body::from_stream(
+                    http_body_util::BodyDataStream::new(body).map_err(transport_error),
+                )
+            }))
+        })
     }
 }
 

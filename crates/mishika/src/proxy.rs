@@ -3,15 +3,21 @@
 //! Pure translation: typed request → `http::Request<Bytes>` at `{base}/v1/{endpoint}`,
 //! answer → typed response. Settings, retries and timeouts are the client's.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
+use bytes::Bytes;
 use http::header::ACCEPT;
 use http::{HeaderValue, Method};
+use mishika_core::stream::{SseStream, StreamFrame};
 use mishika_core::{
     Call, ChatRequest, ChatResponse, ChatStream, CompletionRequest, CompletionResponse,
     CompletionStream, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse, ModelList,
     Provider, ProviderEnv, RerankRequest, RerankResponse, ResponseMetadata, Result, SpeechRequest,
-    SpeechResponse, TranscriptionRequest, TranscriptionResponse,
+    SpeechResponse, TranscriptionRequest, TranscriptionResponse, WithMetadata,
 };
+use serde::de::DeserializeOwned;
 
 /// The routing prefix of the proxy: `mishikallm_proxy/<model>`.
 pub const PREFIX: &str = "mishikallm_proxy";
@@ -19,6 +25,54 @@ pub const PREFIX: &str = "mishikallm_proxy";
 pub const ENV_API_BASE: &str = "MISHIKALLM_PROXY_API_BASE";
 /// Environment variable for the proxy's key.
 pub const ENV_API_KEY: &str = "MISHIKALLM_PROXY_API_KEY";
+
+/// What the provider's methods return.
+type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The hot provider methods, written in async_trait's expanded form rather than as
+/// `async fn`: they serialise the request before their future is made, so the future holds
+/// neither the typed request nor the HTTP one (smaller to allocate and move on every call).
+macro_rules! serialised_first {
+    ($($method:ident($request:ty) -> $response:ty = |$call:ident, $typed:ident| $body:block;)*) => {
+        $(
+            fn $method<'life0, 'life1, 'async_trait>(
+                &'life0 self,
+                $call: &'life1 Call,
+                #[allow(unused_mut)] mut $typed: $request,
+            ) -> CallFuture<'async_trait, $response>
+            where
+                'life0: 'async_trait,
+                'life1: 'async_trait,
+                Self: 'async_trait,
+            $body
+        )*
+    };
+}
+
+/// Send a serialised JSON request and decode the JSON answer.
+fn post_json<'a, T>(call: &'a Call, request: Result<http::Request<Bytes>>) -> CallFuture<'a, T>
+where
+    T: DeserializeOwned + WithMetadata + Send + 'a,
+{
+    match request {
+        Ok(request) => Box::pin(call.send_json(request)),
+        Err(error) => Box::pin(std::future::ready(Err(error))),
+    }
+}
+
+/// Send a serialised JSON request asking for a stream of server-sent events.
+fn post_sse<'a, T>(
+    call: &'a Call,
+    request: Result<http::Request<Bytes>>,
+) -> CallFuture<'a, SseStream<T>>
+where
+    T: StreamFrame + 'a,
+{
+    match request {
+        Ok(request) => Box::pin(call.send_sse(accept(request, "text/event-stream"))),
+        Err(error) => Box::pin(std::future::ready(Err(error))),
+    }
+}
 
 /// The MishikaLLM Proxy provider (registered by default under [`PREFIX`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,47 +91,26 @@ impl Provider for MishikallmProxy {
         }
     }
 
-    async fn chat(&self, call: &Call, mut request: ChatRequest) -> Result<ChatResponse> {
-        request.stream = None;
-        let http = call.json_request("chat/completions", &request)?;
-        call.send_json(http).await
-    }
-
-    async fn chat_stream(&self, call: &Call, mut request: ChatRequest) -> Result<ChatStream> {
-        request.stream = Some(true);
-        let http = accept(
-            call.json_request("chat/completions", &request)?,
-            "text/event-stream",
-        );
-        call.send_sse(http).await
-    }
-
-    async fn completion(
-        &self,
-        call: &Call,
-        mut request: CompletionRequest,
-    ) -> Result<CompletionResponse> {
-        request.stream = None;
-        call.send_json(call.json_request("completions", &request)?)
-            .await
-    }
-
-    async fn completion_stream(
-        &self,
-        call: &Call,
-        mut request: CompletionRequest,
-    ) -> Result<CompletionStream> {
-        request.stream = Some(true);
-        let http = accept(
-            call.json_request("completions", &request)?,
-            "text/event-stream",
-        );
-        call.send_sse(http).await
-    }
-
-    async fn embedding(&self, call: &Call, request: EmbeddingRequest) -> Result<EmbeddingResponse> {
-        call.send_json(call.json_request("embeddings", &request)?)
-            .await
+    serialised_first! {
+        chat(ChatRequest) -> ChatResponse = |call, request| {
+            request.stream = None;
+            post_json(call, call.json_request("chat/completions", &request))
+        };
+        chat_stream(ChatRequest) -> ChatStream = |call, request| {
+            request.stream = Some(true);
+            post_sse(call, call.json_request("chat/completions", &request))
+        };
+        completion(CompletionRequest) -> CompletionResponse = |call, request| {
+            request.stream = None;
+            post_json(call, call.json_request("completions", &request))
+        };
+        completion_stream(CompletionRequest) -> CompletionStream = |call, request| {
+            request.stream = Some(true);
+            post_sse(call, call.json_request("completions", &request))
+        };
+        embedding(EmbeddingRequest) -> EmbeddingResponse = |call, request| {
+            post_json(call, call.json_request("embeddings", &request))
+        };
     }
 
     async fn image_generation(&self, call: &Call, request: ImageRequest) -> Result<ImageResponse> {

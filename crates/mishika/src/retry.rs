@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use mishika_core::{Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind};
+use mishika_core::{
+    Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind, TransportFuture,
+};
 
 /// How many times, how long between, and for how long in all.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,43 +126,81 @@ async fn inspect(response: http::Response<Body>) -> (http::Response<Body>, Optio
     )
 }
 
-#[async_trait]
+/// Whether an attempt's result may call for another: a retryable status or failure. Most
+/// answers are successes and get no second look.
+fn may_retry(result: &Result<http::Response<Body>, TransportError>) -> bool {
+    match result {
+        Ok(response) => is_retryable_status(response.status()),
+        Err(error) => is_retryable_failure(error),
+    }
+}
+
 impl Transport for RetryTransport {
-    async fn send(
-        &self,
+    // Written out rather than `async fn`: the first attempt goes out with a small future,
+    // and everything a retry needs (inspecting the answer, waiting, sending again) lives in
+    // a separate future made only when the first attempt may be retried.
+    fn send<'life0, 'async_trait>(
+        &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Result<http::Response<Body>, TransportError> {
+    ) -> TransportFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let call = request
             .extensions()
             .get::<CallPolicy>()
             .copied()
             .unwrap_or_default();
         let retries = call.num_retries.unwrap_or(self.policy.max_retries);
+        if retries == 0 {
+            return self.inner.send(request);
+        }
         let deadline = call.retry_deadline.or(self.policy.deadline);
         // The clock is only read when a deadline needs it.
         let started = deadline.map(|_| Instant::now());
-        let mut request = Some(request);
+        // The body is `Bytes`, so a copy shares it and multipart goes out byte-identical.
+        let kept = copy_request(&request);
+        let first = self.inner.send(request);
+        Box::pin(async move {
+            let result = first.await;
+            if !may_retry(&result) {
+                return result;
+            }
+            let schedule = Schedule {
+                retries,
+                deadline: deadline.zip(started),
+            };
+            Box::pin(self.retry(kept, result, schedule)).await
+        })
+    }
+}
+
+/// How many retries a request gets, and until when.
+struct Schedule {
+    retries: u32,
+    /// The longest time across all attempts, and when the first one started.
+    deadline: Option<(Duration, Instant)>,
+}
+
+impl RetryTransport {
+    /// Decide on the first attempt's `result` and retry while the answer is retryable,
+    /// attempts are left and the deadline allows. `kept` is a copy of the request: every
+    /// retry but the last sends a copy of it, the last sends it.
+    async fn retry(
+        &self,
+        kept: http::Request<Bytes>,
+        mut result: Result<http::Response<Body>, TransportError>,
+        schedule: Schedule,
+    ) -> Result<http::Response<Body>, TransportError> {
+        let mut kept = Some(kept);
+        // The attempt that produced `result`, from 0.
         let mut attempt = 0u32;
         loop {
-            let last = attempt >= retries;
-            // The last attempt sends the original; earlier ones send copies (the body is
-            // `Bytes`, so a copy shares it and multipart goes out byte-identical).
-            let outgoing = match (&request, last) {
-                (Some(original), false) => copy_request(original),
-                _ => match request.take() {
-                    Some(original) => original,
-                    None => {
-                        return Err(TransportError::new(
-                            TransportErrorKind::Other,
-                            "retry loop lost its request",
-                        ));
-                    }
-                },
-            };
-            let result = self.inner.send(outgoing).await;
-            // Log lines only come before another attempt, while `request` holds the original.
-            let (method, path) = request.as_ref().map_or(("", ""), |original| {
-                (original.method().as_str(), original.uri().path())
+            let last = attempt >= schedule.retries;
+            // Log lines only come before another attempt, while `kept` holds the request.
+            let (method, path) = kept.as_ref().map_or(("", ""), |request| {
+                (request.method().as_str(), request.uri().path())
             });
             let outcome = match result {
                 Ok(response) if !last && is_retryable_status(response.status()) => {
@@ -188,7 +227,7 @@ impl Transport for RetryTransport {
                 }
                 other => Outcome::Done(other),
             };
-            let (server_wait, result) = match outcome {
+            let (server_wait, failed) = match outcome {
                 Outcome::Done(result) => return result,
                 Outcome::Retry(server_wait, result) => (server_wait, result),
             };
@@ -196,17 +235,30 @@ impl Transport for RetryTransport {
                 Some(asked) => asked.min(self.policy.max_retry_after),
                 None => self.policy.backoff(attempt),
             };
-            if let (Some(deadline), Some(started)) = (deadline, started) {
+            if let Some((deadline, started)) = schedule.deadline {
                 if started.elapsed() + wait > deadline {
                     // No time left for another attempt: the caller gets what this one got.
                     tracing::warn!(target: "mishika::retry", %method, %path, "retry deadline reached");
-                    return result;
+                    return failed;
                 }
             }
             tracing::debug!(target: "mishika::retry", %method, %path, wait_ms = wait.as_millis() as u64, "waiting before retry");
-            drop(result);
+            drop(failed);
             tokio::time::sleep(wait).await;
             attempt += 1;
+            let outgoing = match (&kept, attempt >= schedule.retries) {
+                (Some(request), false) => copy_request(request),
+                _ => match kept.take() {
+                    Some(request) => request,
+                    None => {
+                        return Err(TransportError::new(
+                            TransportErrorKind::Other,
+                            "retry loop lost its request",
+                        ));
+                    }
+                },
+            };
+            result = self.inner.send(outgoing).await;
         }
     }
 }
