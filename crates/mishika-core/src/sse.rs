@@ -120,12 +120,41 @@ impl SseDecoder {
     ///
     /// Fails with a [`Decode`](crate::ErrorKind::Decode) error when a line exceeds the cap.
     pub fn next_event(&mut self) -> Result<Option<SseEvent>> {
+        if let Some(event) = self.one_line_event() {
+            return Ok(Some(event));
+        }
         while let Some(line) = self.next_line(false)? {
             if let Some(event) = self.process_line(line) {
                 return Ok(Some(event));
             }
         }
         Ok(None)
+    }
+
+    /// The shape nearly every event has, `data: <value>` and a blank line, both LF-ended
+    /// and wholly in the current chunk with nothing pending: found with one search and
+    /// handed out as one slice. Anything else is left to the line-by-line path.
+    fn one_line_event(&mut self) -> Option<SseEvent> {
+        if !self.partial.is_empty()
+            || self.data.is_some()
+            || self.joined.is_some()
+            || self.event.is_some()
+        {
+            return None;
+        }
+        let bytes = &self.incoming[..];
+        let value_start = match bytes.strip_prefix(b"data:")?.first() {
+            Some(b' ') => 6,
+            _ => 5,
+        };
+        let end = memchr::memchr2(b'\n', b'\r', bytes)?;
+        if end > self.max_line || bytes.get(end..end + 2) != Some(b"\n\n".as_slice()) {
+            return None;
+        }
+        let data = self.incoming.slice(value_start.min(end)..end);
+        self.incoming.advance(end + 2);
+        self.release_incoming();
+        Some(SseEvent { event: None, data })
     }
 
     /// At end of input: the last event if the stream ended without its blank line.
