@@ -67,6 +67,40 @@ async fn every_retryable_status_is_retried_once_then_succeeds() {
 }
 
 #[tokio::test]
+async fn every_attempt_sends_the_same_request() {
+    // Three attempts: the original, a copy of the copy kept for retries, then that copy
+    // itself. Each must carry the same method, path, headers and body.
+    let gateway = MockGateway::start().await.unwrap();
+    for _ in 0..2 {
+        gateway.push_response(ScriptedResponse::error(503, "busy", "busy", "503"));
+    }
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .api_key("sk-retry")
+        .header("x-team", "search")
+        .retry_policy(quick_policy(2))
+        .build()
+        .unwrap();
+    let response = client.chat(ask("third time")).await.unwrap();
+    assert_eq!(response.content(), Some("third time"));
+    let seen = gateway.requests();
+    assert_eq!(seen.len(), 3);
+    for attempt in &seen {
+        assert_eq!(attempt.method, "POST");
+        assert_eq!(attempt.path, "/v1/chat/completions");
+        assert_eq!(attempt.header("authorization"), Some("Bearer sk-retry"));
+        assert_eq!(attempt.header("x-team"), Some("search"));
+        assert_eq!(attempt.header("content-type"), Some("application/json"));
+        assert_eq!(attempt.header("accept"), Some("application/json"));
+        assert_eq!(
+            attempt.json().unwrap()["messages"][0]["content"],
+            "third time"
+        );
+        assert_eq!(attempt.body, seen[0].body);
+    }
+}
+
+#[tokio::test]
 async fn client_errors_are_never_retried() {
     let cases = [
         (400u16, ErrorKind::BadRequest),
