@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use mishika::{
     AudioFile, Body, ChatMessage, ChatRequest, Client, ErrorKind, Limits, RetryPolicy,
-    TranscriptionRequest, Transport, TransportError,
+    TranscriptionRequest, Transport, TransportError, TransportFuture,
 };
 use mishika_mock::{MockGateway, ScriptedResponse};
 
@@ -338,6 +338,62 @@ async fn multipart_is_resent_byte_identical() {
         seen[0].header("content-type"),
         seen[1].header("content-type")
     );
+}
+
+/// Answers every request from one shared buffer, as hyper does: the answer's header
+/// values and body are slices of the connection's read buffer.
+#[derive(Debug)]
+struct OneReadBuffer {
+    buffer: Bytes,
+}
+
+const READ_BUFFER_HEAD: &str = "application/jsoncall-7";
+const READ_BUFFER_BODY: &str =
+    r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"kept"}}]}"#;
+
+impl Transport for OneReadBuffer {
+    fn send<'life0, 'async_trait>(
+        &'life0 self,
+        _request: http::Request<Bytes>,
+    ) -> TransportFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let slice = |range: std::ops::Range<usize>| self.buffer.slice(range);
+        let head = READ_BUFFER_HEAD.len();
+        let mut response =
+            http::Response::new(Body::from_bytes(slice(head..head + READ_BUFFER_BODY.len())));
+        let headers = response.headers_mut();
+        let value = |range| http::HeaderValue::from_maybe_shared(slice(range)).unwrap();
+        headers.insert("content-type", value(0..16));
+        headers.insert("x-litellm-call-id", value(16..head));
+        Box::pin(std::future::ready(Ok(response)))
+    }
+}
+
+#[tokio::test]
+async fn a_kept_answer_does_not_keep_the_connection_buffer() {
+    let mut buffer = format!("{READ_BUFFER_HEAD}{READ_BUFFER_BODY}").into_bytes();
+    buffer.resize(8192, b' ');
+    let buffer = Bytes::from(buffer);
+    let client = Client::builder()
+        .api_base("http://127.0.0.1:9")
+        .transport(Arc::new(OneReadBuffer {
+            buffer: buffer.clone(),
+        }))
+        .build()
+        .unwrap();
+    let response = client.chat(ask("anything")).await.unwrap();
+    drop(client);
+    assert_eq!(response.content(), Some("kept"));
+    assert_eq!(response.metadata().call_id(), Some("call-7"));
+    assert_eq!(
+        response.metadata().header("content-type"),
+        Some("application/json")
+    );
+    // Nothing of the answer still points into the 8 KiB buffer.
+    assert!(buffer.is_unique());
 }
 
 #[tokio::test]

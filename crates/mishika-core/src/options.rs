@@ -154,9 +154,13 @@ pub struct ResponseMetadata {
 }
 
 impl ResponseMetadata {
-    /// Metadata from a response head.
+    /// Metadata from a response head. The header values are copied out of whatever
+    /// buffer they share (see [`detach_values`]), so keeping the metadata keeps only them.
     pub fn new(status: StatusCode, headers: HeaderMap) -> ResponseMetadata {
-        ResponseMetadata { status, headers }
+        ResponseMetadata {
+            status,
+            headers: detach_values(headers),
+        }
     }
 
     /// A header as text.
@@ -237,6 +241,72 @@ impl RequestOptions {
             stream_idle_timeout: self.stream_idle_timeout,
             num_retries: self.num_retries,
             retry_deadline: self.retry_deadline,
+        }
+    }
+}
+
+/// `headers` with every value copied into one buffer of their own, in place.
+///
+/// Header values from hyper are slices of the connection's read buffer (8 KiB): metadata
+/// that kept them would keep that whole buffer alive for as long as the answer is kept
+/// (a batch job holding many answers, an open stream). One small allocation instead, and
+/// the header map itself is reused rather than rebuilt.
+fn detach_values(mut headers: HeaderMap) -> HeaderMap {
+    let size = headers.values().map(|value| value.len()).sum();
+    if size == 0 {
+        return headers;
+    }
+    let mut joined = bytes::BytesMut::with_capacity(size);
+    for value in headers.values() {
+        joined.extend_from_slice(value.as_bytes());
+    }
+    let joined = joined.freeze();
+    let mut start = 0;
+    for value in headers.values_mut() {
+        let end = start + value.len();
+        // The bytes came from a valid value, so this cannot fail; if it did, the value
+        // would simply stay as it was.
+        if let Ok(mut copy) = HeaderValue::from_maybe_shared(joined.slice(start..end)) {
+            copy.set_sensitive(value.is_sensitive());
+            *value = copy;
+        }
+        start = end;
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::header::CONTENT_TYPE;
+
+    #[test]
+    fn detached_values_keep_every_value_without_pinning_the_read_buffer() {
+        let read_buffer = Bytes::from_static(b"text/event-stream;abc-123;set-a;set-b;secret");
+        let slice = |range: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(read_buffer.slice(range)).unwrap()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, slice(0..17));
+        headers.insert("x-litellm-call-id", slice(18..25));
+        headers.append("set-cookie", slice(26..31));
+        headers.append("set-cookie", slice(32..37));
+        let mut secret = slice(38..44);
+        secret.set_sensitive(true);
+        headers.insert("x-secret", secret);
+
+        let owned = ResponseMetadata::new(StatusCode::OK, headers.clone()).headers;
+        assert_eq!(owned, headers);
+        assert!(owned["x-secret"].is_sensitive());
+        let cookies: Vec<_> = owned.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["set-a", "set-b"]);
+        let buffer = read_buffer.as_ptr_range();
+        for value in owned.values() {
+            assert!(
+                !buffer.contains(&value.as_bytes().as_ptr()),
+                "{value:?} still points into the read buffer"
+            );
         }
     }
 }

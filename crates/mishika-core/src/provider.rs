@@ -407,7 +407,7 @@ impl Call {
             let (parts, body) = response.into_parts();
             Ok(SseStream::new(
                 body,
-                ResponseMetadata::new(parts.status, owned_headers(&parts.headers)),
+                ResponseMetadata::new(parts.status, parts.headers),
                 self.limits.max_sse_line,
             ))
         }
@@ -430,30 +430,6 @@ impl Call {
             Err(Box::pin(status_error(response)).await)
         }
     }
-}
-
-/// A copy of `headers` that owns its values. Header values from hyper are slices of the
-/// connection's read buffer; a long-lived stream that kept them would pin that buffer and
-/// make the connection allocate another (≈8 KiB per open stream). The values are copied
-/// into one buffer and shared from it: one allocation, not one per header.
-fn owned_headers(headers: &HeaderMap) -> HeaderMap {
-    let size = headers.values().map(|value| value.len()).sum();
-    let mut joined = bytes::BytesMut::with_capacity(size);
-    for value in headers.values() {
-        joined.extend_from_slice(value.as_bytes());
-    }
-    let joined = joined.freeze();
-    let mut owned = HeaderMap::with_capacity(headers.len());
-    let mut start = 0;
-    for (name, value) in headers {
-        let end = start + value.len();
-        if let Ok(mut copy) = HeaderValue::from_maybe_shared(joined.slice(start..end)) {
-            copy.set_sensitive(value.is_sensitive());
-            owned.append(name.clone(), copy);
-        }
-        start = end;
-    }
-    owned
 }
 
 /// Join a base URL and an endpoint path as `{base}/v1/{path}`.
@@ -631,35 +607,6 @@ pub fn decode_json<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn owned_headers_keep_every_value_without_pinning_the_read_buffer() {
-        let read_buffer = Bytes::from_static(b"text/event-stream;abc-123;set-a;set-b;secret");
-        let slice = |range: std::ops::Range<usize>| {
-            HeaderValue::from_maybe_shared(read_buffer.slice(range)).unwrap()
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, slice(0..17));
-        headers.insert("x-litellm-call-id", slice(18..25));
-        headers.append("set-cookie", slice(26..31));
-        headers.append("set-cookie", slice(32..37));
-        let mut secret = slice(38..44);
-        secret.set_sensitive(true);
-        headers.insert("x-secret", secret);
-
-        let owned = owned_headers(&headers);
-        assert_eq!(owned, headers);
-        assert!(owned["x-secret"].is_sensitive());
-        let cookies: Vec<_> = owned.get_all("set-cookie").iter().collect();
-        assert_eq!(cookies, ["set-a", "set-b"]);
-        let buffer = read_buffer.as_ptr_range();
-        for value in owned.values() {
-            assert!(
-                !buffer.contains(&value.as_bytes().as_ptr()),
-                "{value:?} still points into the read buffer"
-            );
-        }
-    }
 
     #[test]
     fn endpoint_cache_parses_each_endpoint_once_and_agrees_with_join_url() {

@@ -60,7 +60,7 @@ pub use mishika_core::{
     RerankDocument, RerankRequest, RerankResponse, RerankResult, ResponseFormat, ResponseMetadata,
     Result, Role, SpeechRequest, SpeechResponse, TimeoutPhase, TimestampGranularity, Tool,
     ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,
-    Transport, TransportError, TransportErrorKind, Usage,
+    Transport, TransportError, TransportErrorKind, TransportFuture, Usage,
 };
 pub use mishika_http::HttpTransport;
 
