@@ -25,6 +25,8 @@ pub const EMBEDDING_INPUTS: usize = 16;
 pub const EMBEDDING_DIM: usize = 1536;
 /// Streams held open at once by the idle workload.
 pub const IDLE_STREAMS: usize = 1000;
+/// Chat answers kept at once by the kept workload.
+pub const KEPT_ANSWERS: usize = 2000;
 
 /// The clients under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,11 +116,13 @@ pub enum Workload {
     EmbedBase64,
     /// 1000 streams open at once, each past its first chunk, then idle.
     Idle,
+    /// 2000 chat answers, one at a time, all kept.
+    Kept,
 }
 
 impl Workload {
     /// All workloads, in table order.
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 8] = [
         Workload::ChatC1,
         Workload::ChatC64,
         Workload::Stream,
@@ -126,6 +130,7 @@ impl Workload {
         Workload::EmbedFloat,
         Workload::EmbedBase64,
         Workload::Idle,
+        Workload::Kept,
     ];
 
     /// The command-line name.
@@ -138,6 +143,7 @@ impl Workload {
             Workload::EmbedFloat => "embed-float",
             Workload::EmbedBase64 => "embed-base64",
             Workload::Idle => "idle",
+            Workload::Kept => "kept",
         }
     }
 
@@ -157,13 +163,14 @@ impl Workload {
             Workload::EmbedFloat => 2000,
             Workload::EmbedBase64 => 6000,
             Workload::Idle => IDLE_STREAMS,
+            Workload::Kept => KEPT_ANSWERS,
         }
     }
 
     /// Requests in flight at once.
     pub fn concurrency(self) -> usize {
         match self {
-            Workload::ChatC1 | Workload::EmbedFloat | Workload::EmbedBase64 => 1,
+            Workload::ChatC1 | Workload::EmbedFloat | Workload::EmbedBase64 | Workload::Kept => 1,
             Workload::ChatC64 => 64,
             // Paced streams spend most of their life waiting, so keep many in flight.
             Workload::Stream => 64,
@@ -213,4 +220,7 @@ pub struct Figures {
     pub idle_kib_per_stream: Option<f64>,
     /// Idle workload only: growth of the live heap (`mallinfo2`) per open idle stream, KiB.
     pub idle_heap_kib_per_stream: Option<f64>,
+    /// Kept workload only: growth of the live heap per kept chat answer, KiB.
+    #[serde(default)]
+    pub kept_heap_kib_per_answer: Option<f64>,
 }

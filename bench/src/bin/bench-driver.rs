@@ -158,6 +158,11 @@ const ROWS: &[Row] = &[
         label: "1000 idle open streams: CPU µs/stream opened",
         figure: |f| Some(f.cpu_per_request_us),
     },
+    Row {
+        workload: Workload::Kept,
+        label: "2000 kept chat answers: live heap KiB/answer",
+        figure: |f| f.kept_heap_kib_per_answer,
+    },
 ];
 
 fn peak_rss_mib(f: &Figures) -> Option<f64> {
@@ -173,8 +178,8 @@ fn run_client(
     workload: Workload,
     scale: f64,
 ) -> Option<Figures> {
-    // The idle workload is defined by its 1000 streams; only the others scale.
-    let requests = if workload == Workload::Idle {
+    // The idle and kept workloads are defined by their counts; only the others scale.
+    let requests = if matches!(workload, Workload::Idle | Workload::Kept) {
         workload.default_requests()
     } else {
         ((workload.default_requests() as f64 * scale).round() as usize).max(1)
@@ -343,7 +348,11 @@ fn print_table(options: &Options, results: &Results) {
         };
         println!("- {verdict} {what}");
     };
-    for row in ROWS.iter().filter(|row| row.workload != Workload::Idle) {
+    // Memory rows are figures to read, not targets (the idle target is checked below).
+    for row in ROWS
+        .iter()
+        .filter(|row| !matches!(row.workload, Workload::Idle | Workload::Kept))
+    {
         if !options.workloads.contains(&row.workload) {
             continue;
         }

@@ -7,7 +7,7 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
     ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequest,
-    CreateChatCompletionRequestArgs,
+    CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
 };
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EncodingFormat};
 use futures_util::StreamExt;
@@ -21,6 +21,14 @@ pub(crate) struct AsyncOpenai {
 }
 
 impl AsyncOpenai {
+    async fn answer(&self) -> CreateChatCompletionResponse {
+        self.client
+            .chat()
+            .create(Self::request())
+            .await
+            .expect("async-openai chat")
+    }
+
     pub(crate) fn new(base: &str) -> AsyncOpenai {
         let config = OpenAIConfig::new()
             .with_api_base(format!("{base}/v1"))
@@ -43,19 +51,22 @@ impl AsyncOpenai {
     }
 }
 
+fn answer_length(answer: &CreateChatCompletionResponse) -> usize {
+    answer.choices[0]
+        .message
+        .content
+        .as_deref()
+        .map_or(0, str::len)
+}
+
 impl BenchClient for AsyncOpenai {
     async fn chat(&self) -> usize {
-        let response = self
-            .client
-            .chat()
-            .create(Self::request())
-            .await
-            .expect("async-openai chat");
-        response.choices[0]
-            .message
-            .content
-            .as_deref()
-            .map_or(0, str::len)
+        answer_length(&self.answer().await)
+    }
+
+    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
+        let answer = self.answer().await;
+        (answer_length(&answer), Box::new(answer))
     }
 
     async fn stream(&self) -> usize {

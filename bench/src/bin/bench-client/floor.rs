@@ -83,6 +83,26 @@ struct EmbeddingItem<T> {
 }
 
 impl Floor {
+    /// One chat answer, parsed into the least a caller needs.
+    async fn answer(&self) -> ChatAnswer {
+        let body = ChatBody {
+            model: CHAT_MODEL,
+            messages: [Message {
+                role: "user",
+                content: PROMPT,
+            }],
+            stream: None,
+        };
+        let body = serde_json::to_vec(&body).expect("request serialises");
+        let bytes = self
+            .post(&self.chat_url, body, "application/json")
+            .await
+            .bytes()
+            .await
+            .expect("floor body");
+        serde_json::from_slice(&bytes).expect("floor answer")
+    }
+
     pub(crate) fn new(base: &str) -> Floor {
         Floor {
             client: reqwest::Client::new(),
@@ -154,29 +174,22 @@ impl SseSplit {
     }
 }
 
+fn answer_length(answer: &ChatAnswer) -> usize {
+    answer.choices[0]
+        .message
+        .content
+        .as_deref()
+        .map_or(0, str::len)
+}
+
 impl BenchClient for Floor {
     async fn chat(&self) -> usize {
-        let body = ChatBody {
-            model: CHAT_MODEL,
-            messages: [Message {
-                role: "user",
-                content: PROMPT,
-            }],
-            stream: None,
-        };
-        let body = serde_json::to_vec(&body).expect("request serialises");
-        let bytes = self
-            .post(&self.chat_url, body, "application/json")
-            .await
-            .bytes()
-            .await
-            .expect("floor body");
-        let answer: ChatAnswer = serde_json::from_slice(&bytes).expect("floor answer");
-        answer.choices[0]
-            .message
-            .content
-            .as_deref()
-            .map_or(0, str::len)
+        answer_length(&self.answer().await)
+    }
+
+    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
+        let answer = self.answer().await;
+        (answer_length(&answer), Box::new(answer))
     }
 
     async fn stream(&self) -> usize {

@@ -25,6 +25,9 @@ use mishika_bench::{
 pub(crate) trait BenchClient {
     /// One non-streaming chat; returns the answer's length in bytes.
     fn chat(&self) -> impl Future<Output = usize>;
+    /// One non-streaming chat; returns the answer's length in bytes and the typed answer
+    /// itself, as the library hands it over, to be kept.
+    fn keep_chat(&self) -> impl Future<Output = (usize, Box<dyn Any>)>;
     /// One streamed chat, consumed to the end; returns the chunks received.
     fn stream(&self) -> impl Future<Output = usize>;
     /// Open a stream and wait for its first chunk; the stream is returned still open.
@@ -127,7 +130,7 @@ async fn unit<C: BenchClient>(client: &C, workload: Workload) -> usize {
             check_embeddings(&vectors);
             1
         }
-        Workload::Idle => unreachable!("the idle workload has its own runner"),
+        Workload::Idle | Workload::Kept => unreachable!("{workload:?} has its own runner"),
     }
 }
 
@@ -149,8 +152,10 @@ fn check_embeddings(vectors: &[Vec<f32>]) {
 async fn run<C: BenchClient>(client: &C, args: &Args) -> Figures {
     let workload = args.workload;
     let requests = args.requests.unwrap_or_else(|| workload.default_requests());
-    if workload == Workload::Idle {
-        return run_idle(client, args.client, requests).await;
+    match workload {
+        Workload::Idle => return run_idle(client, args.client, requests).await,
+        Workload::Kept => return run_kept(client, args.client, requests).await,
+        _ => {}
     }
     let concurrency = workload.concurrency();
     // Warm-up: connections pooled, lazy statics and allocator arenas in place.
@@ -179,6 +184,7 @@ async fn run<C: BenchClient>(client: &C, args: &Args) -> Figures {
         peak_rss_kib: peak_rss_kib(),
         idle_kib_per_stream: None,
         idle_heap_kib_per_stream: None,
+        kept_heap_kib_per_answer: None,
     }
 }
 
@@ -214,7 +220,47 @@ async fn run_idle<C: BenchClient>(client: &C, kind: ClientKind, streams: usize) 
         idle_heap_kib_per_stream: Some(
             heap_after.saturating_sub(heap_before) as f64 / streams as f64,
         ),
+        kept_heap_kib_per_answer: None,
     };
     drop(held);
+    figures
+}
+
+/// Make `answers` chat calls one at a time and keep every answer as the library hands it
+/// over; report the growth of the live heap per kept answer (what a batch job that
+/// collects its answers pays).
+async fn run_kept<C: BenchClient>(client: &C, kind: ClientKind, answers: usize) -> Figures {
+    // Warm-up: the connection and one-time allocations in place before counting.
+    for _ in 0..50 {
+        drop(client.keep_chat().await);
+    }
+    let heap_before = heap_kib();
+    let (cpu, wall) = (process_cpu(), Instant::now());
+    let mut kept = Vec::with_capacity(answers);
+    for _ in 0..answers {
+        let (length, answer) = client.keep_chat().await;
+        assert_eq!(length, ANSWER.len(), "chat answer length");
+        kept.push(answer);
+    }
+    let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
+    let heap_after = heap_kib();
+    let cpu_us = cpu.as_secs_f64() * 1e6;
+    let figures = Figures {
+        client: kind,
+        workload: Workload::Kept,
+        requests: answers,
+        chunks: 0,
+        cpu_us,
+        wall_ms: wall.as_secs_f64() * 1e3,
+        cpu_per_request_us: cpu_us / answers as f64,
+        cpu_per_chunk_us: 0.0,
+        peak_rss_kib: peak_rss_kib(),
+        idle_kib_per_stream: None,
+        idle_heap_kib_per_stream: None,
+        kept_heap_kib_per_answer: Some(
+            heap_after.saturating_sub(heap_before) as f64 / answers as f64,
+        ),
+    };
+    drop(kept);
     figures
 }

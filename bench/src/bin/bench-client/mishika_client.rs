@@ -4,7 +4,7 @@
 use std::any::Any;
 
 use futures_util::StreamExt;
-use mishika::{ChatMessage, ChatRequest, Client, EmbeddingRequest, EncodingFormat};
+use mishika::{ChatMessage, ChatRequest, ChatResponse, Client, EmbeddingRequest, EncodingFormat};
 use mishika_bench::payload::embedding_inputs;
 use mishika_bench::{CHAT_MODEL, EMBEDDING_MODEL, PROMPT};
 
@@ -30,6 +30,13 @@ impl Mishika {
         }
     }
 
+    async fn answer(&self) -> ChatResponse {
+        self.client
+            .chat(self.request())
+            .await
+            .expect("mishika chat")
+    }
+
     fn request(&self) -> ChatRequest {
         ChatRequest::new(self.model.as_str(), [ChatMessage::user(PROMPT)])
     }
@@ -37,12 +44,12 @@ impl Mishika {
 
 impl BenchClient for Mishika {
     async fn chat(&self) -> usize {
-        let response = self
-            .client
-            .chat(self.request())
-            .await
-            .expect("mishika chat");
-        response.content().map_or(0, str::len)
+        self.answer().await.content().map_or(0, str::len)
+    }
+
+    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
+        let answer = self.answer().await;
+        (answer.content().map_or(0, str::len), Box::new(answer))
     }
 
     async fn stream(&self) -> usize {
