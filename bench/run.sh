@@ -3,7 +3,7 @@
 # raw reqwest floor, every workload, medians of 5 runs, one markdown table on stdout
 # (progress on stderr, raw per-process figures in target/bench-results.jsonl).
 #
-#   bash bench/run.sh                      # the full run (about 4 minutes on 2 cores)
+#   bash bench/run.sh                      # the full run (about 5 minutes on 2 cores)
 #   bash bench/run.sh --runs 1 --scale 0.2 # a quick smoke run
 #   bash bench/run.sh --workloads chat-c1,stream --clients mishika,floor
 set -euo pipefail
