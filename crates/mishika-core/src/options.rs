@@ -1,7 +1,10 @@
 //! Per-request settings and per-response metadata, shared by every endpoint.
 
+use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use crate::error::{Error, Result};
@@ -145,27 +148,129 @@ pub(crate) use request_options_builders;
 
 /// The status and headers of a gateway answer, with typed accessors for what LiteLLM-style
 /// gateways report (`x-litellm-*`, rate limits).
-#[derive(Debug, Clone, Default)]
+///
+/// Every header of the answer is kept, compactly: the names in a list and all values in
+/// one buffer of their own. Header values arrive as slices of the connection's read buffer
+/// (8 KiB); metadata that kept them would keep that whole buffer alive for as long as the
+/// answer is kept. The [`HeaderMap`] of [`headers`](ResponseMetadata::headers) is built on
+/// first use; [`header`](ResponseMetadata::header) and the typed accessors read the list.
+#[derive(Clone, Default)]
 pub struct ResponseMetadata {
     /// HTTP status of the answer.
     pub status: StatusCode,
-    /// All response headers.
-    pub headers: HeaderMap,
+    /// Names with their value's place in `values`, in the order of the answer's map.
+    names: Vec<StoredName>,
+    /// Every value, one after the other.
+    values: Bytes,
+    /// The map, once asked for.
+    map: OnceLock<Box<HeaderMap>>,
+}
+
+#[derive(Clone)]
+struct StoredName {
+    name: HeaderName,
+    start: u32,
+    end: u32,
+    sensitive: bool,
+}
+
+impl fmt::Debug for ResponseMetadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// The headers as a map, without building the `HeaderMap`.
+        struct Headers<'a>(&'a ResponseMetadata);
+        /// A value as `HeaderValue` shows it: quoted text, or `Sensitive`.
+        struct Value<'a>(&'a [u8], bool);
+        impl fmt::Debug for Value<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.1 {
+                    f.write_str("Sensitive")
+                } else {
+                    fmt::Debug::fmt(&String::from_utf8_lossy(self.0), f)
+                }
+            }
+        }
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let metadata = self.0;
+                f.debug_map()
+                    .entries(metadata.names.iter().map(|stored| {
+                        let value = Value(metadata.value_bytes(stored), stored.sensitive);
+                        (stored.name.as_str(), value)
+                    }))
+                    .finish()
+            }
+        }
+        f.debug_struct("ResponseMetadata")
+            .field("status", &self.status)
+            .field("headers", &Headers(self))
+            .finish()
+    }
 }
 
 impl ResponseMetadata {
-    /// Metadata from a response head. The header values are copied out of whatever
-    /// buffer they share (see [`detach_values`]), so keeping the metadata keeps only them.
+    /// Metadata from a response head; its header values are copied into one buffer.
     pub fn new(status: StatusCode, headers: HeaderMap) -> ResponseMetadata {
+        let size: usize = headers.values().map(|value| value.len()).sum();
+        let mut values = Vec::with_capacity(size);
+        let mut names = Vec::with_capacity(headers.len());
+        for (name, value) in &headers {
+            let start = values.len();
+            values.extend_from_slice(value.as_bytes());
+            // Header blocks are far below 4 GiB (hyper caps them at a few hundred KiB).
+            let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(values.len())) else {
+                break;
+            };
+            names.push(StoredName {
+                name: name.clone(),
+                start,
+                end,
+                sensitive: value.is_sensitive(),
+            });
+        }
         ResponseMetadata {
             status,
-            headers: detach_values(headers),
+            names,
+            values: Bytes::from(values),
+            map: OnceLock::new(),
         }
     }
 
-    /// A header as text.
+    /// All response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.map.get_or_init(|| {
+            let mut map = HeaderMap::with_capacity(self.names.len());
+            for stored in &self.names {
+                let bytes = self
+                    .values
+                    .slice(stored.start as usize..stored.end as usize);
+                // The bytes were a valid value when they arrived, so this cannot fail.
+                if let Ok(mut value) = HeaderValue::from_maybe_shared(bytes) {
+                    value.set_sensitive(stored.sensitive);
+                    map.append(stored.name.clone(), value);
+                }
+            }
+            Box::new(map)
+        })
+    }
+
+    fn value_bytes(&self, stored: &StoredName) -> &[u8] {
+        self.values
+            .get(stored.start as usize..stored.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// A header as text (the first, when the answer repeats it; names in any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
+        let stored = self.names.iter().find(|stored| stored.name == name)?;
+        let bytes = self.value_bytes(stored);
+        // What `HeaderValue::to_str` accepts: visible ASCII and tabs.
+        if !bytes
+            .iter()
+            .all(|&byte| byte == b'\t' || (b' '..=b'~').contains(&byte))
+        {
+            return None;
+        }
+        std::str::from_utf8(bytes).ok()
     }
 
     fn number<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
@@ -245,44 +350,13 @@ impl RequestOptions {
     }
 }
 
-/// `headers` with every value copied into one buffer of their own, in place.
-///
-/// Header values from hyper are slices of the connection's read buffer (8 KiB): metadata
-/// that kept them would keep that whole buffer alive for as long as the answer is kept
-/// (a batch job holding many answers, an open stream). One small allocation instead, and
-/// the header map itself is reused rather than rebuilt.
-fn detach_values(mut headers: HeaderMap) -> HeaderMap {
-    let size = headers.values().map(|value| value.len()).sum();
-    if size == 0 {
-        return headers;
-    }
-    let mut joined = bytes::BytesMut::with_capacity(size);
-    for value in headers.values() {
-        joined.extend_from_slice(value.as_bytes());
-    }
-    let joined = joined.freeze();
-    let mut start = 0;
-    for value in headers.values_mut() {
-        let end = start + value.len();
-        // The bytes came from a valid value, so this cannot fail; if it did, the value
-        // would simply stay as it was.
-        if let Ok(mut copy) = HeaderValue::from_maybe_shared(joined.slice(start..end)) {
-            copy.set_sensitive(value.is_sensitive());
-            *value = copy;
-        }
-        start = end;
-    }
-    headers
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use http::header::CONTENT_TYPE;
 
     #[test]
-    fn detached_values_keep_every_value_without_pinning_the_read_buffer() {
+    fn headers_keep_every_value_without_pinning_the_read_buffer() {
         let read_buffer = Bytes::from_static(b"text/event-stream;abc-123;set-a;set-b;secret");
         let slice = |range: std::ops::Range<usize>| {
             HeaderValue::from_maybe_shared(read_buffer.slice(range)).unwrap()
@@ -296,8 +370,9 @@ mod tests {
         secret.set_sensitive(true);
         headers.insert("x-secret", secret);
 
-        let owned = ResponseMetadata::new(StatusCode::OK, headers.clone()).headers;
-        assert_eq!(owned, headers);
+        let metadata = ResponseMetadata::new(StatusCode::OK, headers.clone());
+        let owned = metadata.headers();
+        assert_eq!(owned, &headers);
         assert!(owned["x-secret"].is_sensitive());
         let cookies: Vec<_> = owned.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["set-a", "set-b"]);
@@ -308,5 +383,53 @@ mod tests {
                 "{value:?} still points into the read buffer"
             );
         }
+    }
+
+    #[test]
+    fn header_reads_what_the_map_would_give() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.append("x-repeated", HeaderValue::from_static("first"));
+        headers.append("x-repeated", HeaderValue::from_static("second"));
+        headers.insert("x-latin", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        headers.insert("x-tab", HeaderValue::from_static("a\tb"));
+        headers.insert("x-empty", HeaderValue::from_static(""));
+        let metadata = ResponseMetadata::new(StatusCode::CREATED, headers.clone());
+        for name in [
+            "content-type",
+            "Content-Type",
+            "x-repeated",
+            "X-LATIN",
+            "x-tab",
+            "x-empty",
+            "x-missing",
+        ] {
+            assert_eq!(
+                metadata.header(name),
+                headers.get(name).and_then(|value| value.to_str().ok()),
+                "{name}"
+            );
+        }
+        assert_eq!(metadata.headers(), &headers);
+        assert_eq!(metadata.content_type(), Some("application/json"));
+        let clone = metadata.clone();
+        assert_eq!(clone.headers(), &headers);
+        assert_eq!(clone.status, StatusCode::CREATED);
+    }
+
+    #[test]
+    fn debug_shows_headers_and_hides_sensitive_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-litellm-call-id", HeaderValue::from_static("call-1"));
+        let mut secret = HeaderValue::from_static("sk-should-not-show");
+        secret.set_sensitive(true);
+        headers.insert("x-secret", secret);
+        let shown = format!("{:?}", ResponseMetadata::new(StatusCode::OK, headers));
+        assert!(
+            shown.contains(r#""x-litellm-call-id": "call-1""#),
+            "{shown}"
+        );
+        assert!(shown.contains(r#""x-secret": Sensitive"#), "{shown}");
+        assert!(!shown.contains("sk-should-not-show"), "{shown}");
     }
 }
