@@ -212,8 +212,15 @@ impl ResponseMetadata {
     pub fn new(status: StatusCode, headers: HeaderMap) -> ResponseMetadata {
         let size: usize = headers.values().map(|value| value.len()).sum();
         let mut values = Vec::with_capacity(size);
-        let mut names = Vec::with_capacity(headers.len());
-        for (name, value) in &headers {
+        let mut names: Vec<StoredName> = Vec::with_capacity(headers.len());
+        // The names are moved, not cloned (a custom name's clone allocates); a repeated
+        // header comes without its name, which is the one before.
+        for (name, value) in headers {
+            let name = match (name, names.last()) {
+                (Some(name), _) => name,
+                (None, Some(previous)) => previous.name.clone(),
+                (None, None) => continue, // the map never yields this
+            };
             let start = values.len();
             values.extend_from_slice(value.as_bytes());
             // Header blocks are far below 4 GiB (hyper caps them at a few hundred KiB).
@@ -221,7 +228,7 @@ impl ResponseMetadata {
                 break;
             };
             names.push(StoredName {
-                name: name.clone(),
+                name,
                 start,
                 end,
                 sensitive: value.is_sensitive(),
