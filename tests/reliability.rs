@@ -68,35 +68,49 @@ async fn every_retryable_status_is_retried_once_then_succeeds() {
 
 #[tokio::test]
 async fn every_attempt_sends_the_same_request() {
-    // Three attempts: the original, a copy of the copy kept for retries, then that copy
-    // itself. Each must carry the same method, path, headers and body.
-    let gateway = MockGateway::start().await.unwrap();
-    for _ in 0..2 {
-        gateway.push_response(ScriptedResponse::error(503, "busy", "busy", "503"));
-    }
-    let client = Client::builder()
-        .api_base(gateway.base_url())
-        .api_key("sk-retry")
-        .header("x-team", "search")
-        .retry_policy(quick_policy(2))
-        .build()
-        .unwrap();
-    let response = client.chat(ask("third time")).await.unwrap();
-    assert_eq!(response.content(), Some("third time"));
-    let seen = gateway.requests();
-    assert_eq!(seen.len(), 3);
-    for attempt in &seen {
-        assert_eq!(attempt.method, "POST");
-        assert_eq!(attempt.path, "/v1/chat/completions");
-        assert_eq!(attempt.header("authorization"), Some("Bearer sk-retry"));
-        assert_eq!(attempt.header("x-team"), Some("search"));
-        assert_eq!(attempt.header("content-type"), Some("application/json"));
-        assert_eq!(attempt.header("accept"), Some("application/json"));
-        assert_eq!(
-            attempt.json().unwrap()["messages"][0]["content"],
-            "third time"
-        );
-        assert_eq!(attempt.body, seen[0].body);
+    // Three attempts: the original, then the kept copy twice. A request with few headers
+    // keeps them inline, one with many keeps a map: both must resend everything.
+    for extra_headers in [1usize, 6] {
+        let gateway = MockGateway::start().await.unwrap();
+        for _ in 0..2 {
+            gateway.push_response(ScriptedResponse::error(503, "busy", "busy", "503"));
+        }
+        let mut builder = Client::builder()
+            .api_base(gateway.base_url())
+            .api_key("sk-retry")
+            .retry_policy(quick_policy(2));
+        for i in 0..extra_headers {
+            builder = builder.header(format!("x-team-{i}"), format!("search-{i}"));
+        }
+        let response = builder
+            .build()
+            .unwrap()
+            .chat(ask("third time"))
+            .await
+            .unwrap();
+        assert_eq!(response.content(), Some("third time"));
+        let seen = gateway.requests();
+        assert_eq!(seen.len(), 3);
+        for attempt in &seen {
+            assert_eq!(attempt.method, "POST");
+            assert_eq!(attempt.path, "/v1/chat/completions");
+            assert_eq!(attempt.header("authorization"), Some("Bearer sk-retry"));
+            for i in 0..extra_headers {
+                let expected = format!("search-{i}");
+                assert_eq!(
+                    attempt.header(&format!("x-team-{i}")),
+                    Some(expected.as_str())
+                );
+            }
+            assert_eq!(attempt.header("content-type"), Some("application/json"));
+            assert_eq!(attempt.header("accept"), Some("application/json"));
+            assert_eq!(
+                attempt.json().unwrap()["messages"][0]["content"],
+                "third time"
+            );
+            assert_eq!(attempt.body, seen[0].body);
+            assert_eq!(attempt.headers.len(), seen[0].headers.len());
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use mishika_core::{
     Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind, TransportFuture,
 };
@@ -93,14 +94,71 @@ fn is_retryable_failure(error: &TransportError) -> bool {
     )
 }
 
-fn copy_request(request: &http::Request<Bytes>) -> http::Request<Bytes> {
-    let mut copy = http::Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    *copy.extensions_mut() = request.extensions().clone();
-    copy
+/// Headers kept inline up to this many (a JSON call sends three or four).
+const INLINE_HEADERS: usize = 6;
+
+/// What a retry needs to send a request again, kept when it first goes out. The body is
+/// `Bytes`, so the copy shares it and multipart goes out byte-identical; the usual few
+/// headers are kept inline, so keeping the copy allocates nothing.
+struct KeptRequest {
+    method: http::Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: KeptHeaders,
+    extensions: http::Extensions,
+    body: Bytes,
+}
+
+// The inline variant is the common case and large on purpose: it saves the allocations.
+#[allow(clippy::large_enum_variant)]
+enum KeptHeaders {
+    Inline([Option<(HeaderName, HeaderValue)>; INLINE_HEADERS]),
+    Map(HeaderMap),
+}
+
+impl KeptRequest {
+    fn of(request: &http::Request<Bytes>) -> KeptRequest {
+        let headers = request.headers();
+        let headers = if headers.len() <= INLINE_HEADERS {
+            let mut inline: [Option<(HeaderName, HeaderValue)>; INLINE_HEADERS] =
+                Default::default();
+            // Every value in order, repeated names included.
+            for (slot, (name, value)) in inline.iter_mut().zip(headers) {
+                *slot = Some((name.clone(), value.clone()));
+            }
+            KeptHeaders::Inline(inline)
+        } else {
+            KeptHeaders::Map(headers.clone())
+        };
+        KeptRequest {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers,
+            extensions: request.extensions().clone(),
+            body: request.body().clone(),
+        }
+    }
+
+    /// The request again, to send.
+    fn request(&self) -> http::Request<Bytes> {
+        let mut request = http::Request::new(self.body.clone());
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = match &self.headers {
+            KeptHeaders::Map(map) => map.clone(),
+            KeptHeaders::Inline(inline) => {
+                let mut map = HeaderMap::with_capacity(INLINE_HEADERS);
+                for (name, value) in inline.iter().flatten() {
+                    map.append(name.clone(), value.clone());
+                }
+                map
+            }
+        };
+        *request.extensions_mut() = self.extensions.clone();
+        request
+    }
 }
 
 /// The decision on one failed attempt.
@@ -159,8 +217,7 @@ impl Transport for RetryTransport {
         let deadline = call.retry_deadline.or(self.policy.deadline);
         // The clock is only read when a deadline needs it.
         let started = deadline.map(|_| Instant::now());
-        // The body is `Bytes`, so a copy shares it and multipart goes out byte-identical.
-        let kept = copy_request(&request);
+        let kept = KeptRequest::of(&request);
         let first = self.inner.send(request);
         Box::pin(async move {
             let result = first.await;
@@ -185,23 +242,18 @@ struct Schedule {
 
 impl RetryTransport {
     /// Decide on the first attempt's `result` and retry while the answer is retryable,
-    /// attempts are left and the deadline allows. `kept` is a copy of the request: every
-    /// retry but the last sends a copy of it, the last sends it.
+    /// attempts are left and the deadline allows; every retry sends `kept` again.
     async fn retry(
         &self,
-        kept: http::Request<Bytes>,
+        kept: KeptRequest,
         mut result: Result<http::Response<Body>, TransportError>,
         schedule: Schedule,
     ) -> Result<http::Response<Body>, TransportError> {
-        let mut kept = Some(kept);
+        let (method, path) = (kept.method.as_str(), kept.uri.path());
         // The attempt that produced `result`, from 0.
         let mut attempt = 0u32;
         loop {
             let last = attempt >= schedule.retries;
-            // Log lines only come before another attempt, while `kept` holds the request.
-            let (method, path) = kept.as_ref().map_or(("", ""), |request| {
-                (request.method().as_str(), request.uri().path())
-            });
             let outcome = match result {
                 Ok(response) if !last && is_retryable_status(response.status()) => {
                     let (response, error) = inspect(response).await;
@@ -246,19 +298,7 @@ impl RetryTransport {
             drop(failed);
             tokio::time::sleep(wait).await;
             attempt += 1;
-            let outgoing = match (&kept, attempt >= schedule.retries) {
-                (Some(request), false) => copy_request(request),
-                _ => match kept.take() {
-                    Some(request) => request,
-                    None => {
-                        return Err(TransportError::new(
-                            TransportErrorKind::Other,
-                            "retry loop lost its request",
-                        ));
-                    }
-                },
-            };
-            result = self.inner.send(outgoing).await;
+            result = self.inner.send(kept.request()).await;
         }
     }
 }
