@@ -11,7 +11,7 @@ mod mishika_client;
 
 use std::any::Any;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mishika_bench::measure::{heap_kib, peak_rss_kib, process_cpu, raise_fd_limit, rss_kib};
@@ -99,6 +99,37 @@ fn main() {
     );
 }
 
+/// The figures every workload reports, from its measured CPU and wall time; the memory
+/// figures of the idle and kept workloads are left for them to fill in.
+fn measured(
+    client: ClientKind,
+    workload: Workload,
+    requests: usize,
+    chunks: usize,
+    cpu: Duration,
+    wall: Duration,
+) -> Figures {
+    let cpu_us = cpu.as_secs_f64() * 1e6;
+    Figures {
+        client,
+        workload,
+        requests,
+        chunks,
+        cpu_us,
+        wall_ms: wall.as_secs_f64() * 1e3,
+        cpu_per_request_us: cpu_us / requests as f64,
+        cpu_per_chunk_us: if chunks > 0 {
+            cpu_us / chunks as f64
+        } else {
+            0.0
+        },
+        peak_rss_kib: peak_rss_kib(),
+        idle_kib_per_stream: None,
+        idle_heap_kib_per_stream: None,
+        kept_heap_kib_per_answer: None,
+    }
+}
+
 /// Run `n` units, `concurrency` at a time, on this task; returns the sum of their results.
 async fn run_concurrent<F, Fut>(n: usize, concurrency: usize, unit: F) -> usize
 where
@@ -166,26 +197,8 @@ async fn run<C: BenchClient>(client: &C, args: &Args) -> Figures {
     let units = run_concurrent(requests, concurrency, || unit(client, workload)).await;
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
 
-    let cpu_us = cpu.as_secs_f64() * 1e6;
     let chunks = if workload.is_stream() { units } else { 0 };
-    Figures {
-        client: args.client,
-        workload,
-        requests,
-        chunks,
-        cpu_us,
-        wall_ms: wall.as_secs_f64() * 1e3,
-        cpu_per_request_us: cpu_us / requests as f64,
-        cpu_per_chunk_us: if chunks > 0 {
-            cpu_us / chunks as f64
-        } else {
-            0.0
-        },
-        peak_rss_kib: peak_rss_kib(),
-        idle_kib_per_stream: None,
-        idle_heap_kib_per_stream: None,
-        kept_heap_kib_per_answer: None,
-    }
+    measured(args.client, workload, requests, chunks, cpu, wall)
 }
 
 /// Open `streams` streams (64 being opened at a time), each past its first chunk, hold
@@ -205,22 +218,12 @@ async fn run_idle<C: BenchClient>(client: &C, kind: ClientKind, streams: usize) 
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
     let (rss_after, heap_after) = (rss_kib(), heap_kib());
     assert_eq!(held.len(), streams);
-    let cpu_us = cpu.as_secs_f64() * 1e6;
     let figures = Figures {
-        client: kind,
-        workload: Workload::Idle,
-        requests: streams,
-        chunks: 0,
-        cpu_us,
-        wall_ms: wall.as_secs_f64() * 1e3,
-        cpu_per_request_us: cpu_us / streams as f64,
-        cpu_per_chunk_us: 0.0,
-        peak_rss_kib: peak_rss_kib(),
         idle_kib_per_stream: Some(rss_after.saturating_sub(rss_before) as f64 / streams as f64),
         idle_heap_kib_per_stream: Some(
             heap_after.saturating_sub(heap_before) as f64 / streams as f64,
         ),
-        kept_heap_kib_per_answer: None,
+        ..measured(kind, Workload::Idle, streams, 0, cpu, wall)
     };
     drop(held);
     figures
@@ -244,22 +247,11 @@ async fn run_kept<C: BenchClient>(client: &C, kind: ClientKind, answers: usize) 
     }
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
     let heap_after = heap_kib();
-    let cpu_us = cpu.as_secs_f64() * 1e6;
     let figures = Figures {
-        client: kind,
-        workload: Workload::Kept,
-        requests: answers,
-        chunks: 0,
-        cpu_us,
-        wall_ms: wall.as_secs_f64() * 1e3,
-        cpu_per_request_us: cpu_us / answers as f64,
-        cpu_per_chunk_us: 0.0,
-        peak_rss_kib: peak_rss_kib(),
-        idle_kib_per_stream: None,
-        idle_heap_kib_per_stream: None,
         kept_heap_kib_per_answer: Some(
             heap_after.saturating_sub(heap_before) as f64 / answers as f64,
         ),
+        ..measured(kind, Workload::Kept, answers, 0, cpu, wall)
     };
     drop(kept);
     figures
