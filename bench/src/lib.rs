@@ -28,6 +28,18 @@ pub const IDLE_STREAMS: usize = 1000;
 /// Chat answers kept at once by the kept workload.
 pub const KEPT_ANSWERS: usize = 2000;
 
+/// The reqwest client every client under test uses: reqwest's defaults, or HTTP/2 with
+/// prior knowledge (the server speaks both on the same port).
+pub fn http_client(http2: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder();
+    let builder = if http2 {
+        builder.http2_prior_knowledge()
+    } else {
+        builder
+    };
+    builder.build().expect("reqwest client")
+}
+
 /// The clients under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -116,13 +128,15 @@ pub enum Workload {
     EmbedBase64,
     /// 1000 streams open at once, each past its first chunk, then idle.
     Idle,
+    /// The same over HTTP/2 (prior knowledge): the streams share connections.
+    IdleH2,
     /// 2000 chat answers, one at a time, all kept.
     Kept,
 }
 
 impl Workload {
     /// All workloads, in table order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::ChatC1,
         Workload::ChatC64,
         Workload::Stream,
@@ -130,6 +144,7 @@ impl Workload {
         Workload::EmbedFloat,
         Workload::EmbedBase64,
         Workload::Idle,
+        Workload::IdleH2,
         Workload::Kept,
     ];
 
@@ -143,6 +158,7 @@ impl Workload {
             Workload::EmbedFloat => "embed-float",
             Workload::EmbedBase64 => "embed-base64",
             Workload::Idle => "idle",
+            Workload::IdleH2 => "idle-h2",
             Workload::Kept => "kept",
         }
     }
@@ -162,7 +178,7 @@ impl Workload {
             Workload::StreamBurst => 3000,
             Workload::EmbedFloat => 2000,
             Workload::EmbedBase64 => 6000,
-            Workload::Idle => IDLE_STREAMS,
+            Workload::Idle | Workload::IdleH2 => IDLE_STREAMS,
             Workload::Kept => KEPT_ANSWERS,
         }
     }
@@ -176,7 +192,7 @@ impl Workload {
             Workload::Stream => 64,
             Workload::StreamBurst => 4,
             // How many idle streams are being opened at once (they all stay open).
-            Workload::Idle => 64,
+            Workload::Idle | Workload::IdleH2 => 64,
         }
     }
 
@@ -184,9 +200,19 @@ impl Workload {
     pub fn stream_mode(self) -> StreamMode {
         match self {
             Workload::StreamBurst => StreamMode::Burst,
-            Workload::Idle => StreamMode::Idle,
+            Workload::Idle | Workload::IdleH2 => StreamMode::Idle,
             _ => StreamMode::Paced,
         }
+    }
+
+    /// True for the idle-stream workloads (their own runner, memory per stream).
+    pub fn is_idle(self) -> bool {
+        matches!(self, Workload::Idle | Workload::IdleH2)
+    }
+
+    /// True where the clients speak HTTP/2 (prior knowledge) rather than HTTP/1.1.
+    pub fn http2(self) -> bool {
+        self == Workload::IdleH2
     }
 
     /// True for the streaming workloads that report CPU per chunk.

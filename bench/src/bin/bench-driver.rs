@@ -159,6 +159,16 @@ const ROWS: &[Row] = &[
         figure: |f| Some(f.cpu_per_request_us),
     },
     Row {
+        workload: Workload::IdleH2,
+        label: "1000 idle open streams over HTTP/2: RSS KiB/stream",
+        figure: |f| f.idle_kib_per_stream,
+    },
+    Row {
+        workload: Workload::IdleH2,
+        label: "1000 idle open streams over HTTP/2: live heap KiB/stream",
+        figure: |f| f.idle_heap_kib_per_stream,
+    },
+    Row {
         workload: Workload::Kept,
         label: "2000 kept chat answers: live heap KiB/answer",
         figure: |f| f.kept_heap_kib_per_answer,
@@ -179,7 +189,7 @@ fn run_client(
     scale: f64,
 ) -> Option<Figures> {
     // The idle and kept workloads are defined by their counts; only the others scale.
-    let requests = if matches!(workload, Workload::Idle | Workload::Kept) {
+    let requests = if workload.is_idle() || workload == Workload::Kept {
         workload.default_requests()
     } else {
         ((workload.default_requests() as f64 * scale).round() as usize).max(1)
@@ -351,7 +361,7 @@ fn print_table(options: &Options, results: &Results) {
     // Memory rows are figures to read, not targets (the idle target is checked below).
     for row in ROWS
         .iter()
-        .filter(|row| !matches!(row.workload, Workload::Idle | Workload::Kept))
+        .filter(|row| !row.workload.is_idle() && row.workload != Workload::Kept)
     {
         if !options.workloads.contains(&row.workload) {
             continue;
@@ -394,9 +404,14 @@ fn print_table(options: &Options, results: &Results) {
             println!("  (for comparison) {what}");
         }
     }
-    let idle = m(Workload::Idle, |f| f.idle_kib_per_stream);
-    check(
-        idle.map(|k| k < 16.0),
-        format!("idle open stream < 16 KiB ({} KiB)", cell(idle)),
-    );
+    for (workload, over) in [(Workload::Idle, "HTTP/1.1"), (Workload::IdleH2, "HTTP/2")] {
+        let idle = m(workload, |f| f.idle_kib_per_stream);
+        check(
+            idle.map(|k| k < 16.0),
+            format!(
+                "idle open stream < 16 KiB, over {over} ({} KiB)",
+                cell(idle)
+            ),
+        );
+    }
 }

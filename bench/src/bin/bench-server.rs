@@ -20,10 +20,10 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use mishika_bench::StreamMode;
 use mishika_bench::payload::Canned;
 use tokio::net::TcpListener;
@@ -79,7 +79,10 @@ async fn serve(state: Arc<State>, port: u16) {
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&state), request));
             // Errors here are clients hanging up mid-stream (the idle workload does that).
-            let _ = http1::Builder::new()
+            // HTTP/1.1, or HTTP/2 with prior knowledge (the idle-h2 workload).
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().max_concurrent_streams(Some(4096));
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });

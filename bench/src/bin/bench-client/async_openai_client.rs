@@ -29,13 +29,19 @@ impl AsyncOpenai {
             .expect("async-openai chat")
     }
 
-    pub(crate) fn new(base: &str) -> AsyncOpenai {
+    pub(crate) fn new(base: &str, http2: bool) -> AsyncOpenai {
         let config = OpenAIConfig::new()
             .with_api_base(format!("{base}/v1"))
             .with_api_key("sk-bench");
-        AsyncOpenai {
-            client: Client::with_config(config),
-        }
+        let client = Client::with_config(config);
+        // Its own default reqwest client for HTTP/1.1, as its docs show; one told to speak
+        // HTTP/2 otherwise.
+        let client = if http2 {
+            client.with_http_client(mishika_bench::http_client(true))
+        } else {
+            client
+        };
+        AsyncOpenai { client }
     }
 
     fn request() -> CreateChatCompletionRequest {

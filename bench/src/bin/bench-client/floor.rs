@@ -103,9 +103,9 @@ impl Floor {
         serde_json::from_slice(&bytes).expect("floor answer")
     }
 
-    pub(crate) fn new(base: &str) -> Floor {
+    pub(crate) fn new(base: &str, http2: bool) -> Floor {
         Floor {
-            client: reqwest::Client::new(),
+            client: mishika_bench::http_client(http2),
             chat_url: format!("{base}/v1/chat/completions"),
             embeddings_url: format!("{base}/v1/embeddings"),
             authorization: HeaderValue::from_static("Bearer sk-bench"),

@@ -84,13 +84,14 @@ fn main() {
         args.server_url,
         args.workload.stream_mode().segment()
     );
+    let http2 = args.workload.http2();
     let figures = runtime.block_on(async {
         match args.client {
-            ClientKind::Mishika => run(&mishika_client::Mishika::new(&base), &args).await,
+            ClientKind::Mishika => run(&mishika_client::Mishika::new(&base, http2), &args).await,
             ClientKind::AsyncOpenai => {
-                run(&async_openai_client::AsyncOpenai::new(&base), &args).await
+                run(&async_openai_client::AsyncOpenai::new(&base, http2), &args).await
             }
-            ClientKind::Floor => run(&floor::Floor::new(&base), &args).await,
+            ClientKind::Floor => run(&floor::Floor::new(&base, http2), &args).await,
         }
     });
     println!(
@@ -161,7 +162,9 @@ async fn unit<C: BenchClient>(client: &C, workload: Workload) -> usize {
             check_embeddings(&vectors);
             1
         }
-        Workload::Idle | Workload::Kept => unreachable!("{workload:?} has its own runner"),
+        Workload::Idle | Workload::IdleH2 | Workload::Kept => {
+            unreachable!("{workload:?} has its own runner")
+        }
     }
 }
 
@@ -184,7 +187,9 @@ async fn run<C: BenchClient>(client: &C, args: &Args) -> Figures {
     let workload = args.workload;
     let requests = args.requests.unwrap_or_else(|| workload.default_requests());
     match workload {
-        Workload::Idle => return run_idle(client, args.client, requests).await,
+        Workload::Idle | Workload::IdleH2 => {
+            return run_idle(client, args.client, workload, requests).await;
+        }
         Workload::Kept => return run_kept(client, args.client, requests).await,
         _ => {}
     }
@@ -203,7 +208,12 @@ async fn run<C: BenchClient>(client: &C, args: &Args) -> Figures {
 
 /// Open `streams` streams (64 being opened at a time), each past its first chunk, hold
 /// them all, and report the RSS growth per stream.
-async fn run_idle<C: BenchClient>(client: &C, kind: ClientKind, streams: usize) -> Figures {
+async fn run_idle<C: BenchClient>(
+    client: &C,
+    kind: ClientKind,
+    workload: Workload,
+    streams: usize,
+) -> Figures {
     // A few streams opened and dropped first, so one-time setup is not counted per stream.
     for _ in 0..4 {
         drop(client.open_idle().await);
@@ -212,7 +222,7 @@ async fn run_idle<C: BenchClient>(client: &C, kind: ClientKind, streams: usize) 
     let (cpu, wall) = (process_cpu(), Instant::now());
     let held: Vec<Box<dyn Any>> = futures_util::stream::iter(0..streams)
         .map(|_| client.open_idle())
-        .buffer_unordered(Workload::Idle.concurrency())
+        .buffer_unordered(workload.concurrency())
         .collect()
         .await;
     let (cpu, wall) = (process_cpu() - cpu, wall.elapsed());
@@ -223,7 +233,7 @@ async fn run_idle<C: BenchClient>(client: &C, kind: ClientKind, streams: usize) 
         idle_heap_kib_per_stream: Some(
             heap_after.saturating_sub(heap_before) as f64 / streams as f64,
         ),
-        ..measured(kind, Workload::Idle, streams, 0, cpu, wall)
+        ..measured(kind, workload, streams, 0, cpu, wall)
     };
     drop(held);
     figures

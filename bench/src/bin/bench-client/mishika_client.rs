@@ -2,9 +2,12 @@
 //! through the router and settings resolution on every call.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
-use mishika::{ChatMessage, ChatRequest, ChatResponse, Client, EmbeddingRequest, EncodingFormat};
+use mishika::{
+    ChatMessage, ChatRequest, ChatResponse, Client, EmbeddingRequest, EncodingFormat, HttpTransport,
+};
 use mishika_bench::payload::embedding_inputs;
 use mishika_bench::{CHAT_MODEL, EMBEDDING_MODEL, PROMPT};
 
@@ -17,12 +20,18 @@ pub(crate) struct Mishika {
 }
 
 impl Mishika {
-    pub(crate) fn new(base: &str) -> Mishika {
-        let client = Client::builder()
-            .api_base(base)
-            .api_key("sk-bench")
-            .build()
-            .expect("mishika client");
+    pub(crate) fn new(base: &str, http2: bool) -> Mishika {
+        let builder = Client::builder().api_base(base).api_key("sk-bench");
+        // mishika's own transport for HTTP/1.1, as its README says; over HTTP/2 the same
+        // transport around a reqwest client told to speak it.
+        let builder = if http2 {
+            builder.transport(Arc::new(HttpTransport::from_client(
+                mishika_bench::http_client(true),
+            )))
+        } else {
+            builder
+        };
+        let client = builder.build().expect("mishika client");
         Mishika {
             client,
             model: format!("mishikallm_proxy/{CHAT_MODEL}"),
