@@ -6,8 +6,8 @@ use std::any::Any;
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
-    ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequest,
-    CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionResponseStream,
+    CreateChatCompletionRequest, CreateChatCompletionRequestArgs, CreateChatCompletionResponse,
 };
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EncodingFormat};
 use futures_util::StreamExt;
@@ -21,12 +21,12 @@ pub(crate) struct AsyncOpenai {
 }
 
 impl AsyncOpenai {
-    async fn answer(&self) -> CreateChatCompletionResponse {
+    async fn open_stream(&self) -> ChatCompletionResponseStream {
         self.client
             .chat()
-            .create(Self::request())
+            .create_stream(Self::request())
             .await
-            .expect("async-openai chat")
+            .expect("async-openai create_stream")
     }
 
     pub(crate) fn new(base: &str, http2: bool) -> AsyncOpenai {
@@ -57,31 +57,27 @@ impl AsyncOpenai {
     }
 }
 
-fn answer_length(answer: &CreateChatCompletionResponse) -> usize {
-    answer.choices[0]
-        .message
-        .content
-        .as_deref()
-        .map_or(0, str::len)
-}
-
 impl BenchClient for AsyncOpenai {
-    async fn chat(&self) -> usize {
-        answer_length(&self.answer().await)
+    type Answer = CreateChatCompletionResponse;
+
+    async fn answer(&self) -> CreateChatCompletionResponse {
+        self.client
+            .chat()
+            .create(Self::request())
+            .await
+            .expect("async-openai chat")
     }
 
-    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
-        let answer = self.answer().await;
-        (answer_length(&answer), Box::new(answer))
+    fn answer_length(answer: &CreateChatCompletionResponse) -> usize {
+        answer.choices[0]
+            .message
+            .content
+            .as_deref()
+            .map_or(0, str::len)
     }
 
     async fn stream(&self) -> usize {
-        let mut stream = self
-            .client
-            .chat()
-            .create_stream(Self::request())
-            .await
-            .expect("async-openai create_stream");
+        let mut stream = self.open_stream().await;
         let mut chunks = 0;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.expect("async-openai chunk");
@@ -97,12 +93,7 @@ impl BenchClient for AsyncOpenai {
     }
 
     async fn open_idle(&self) -> Box<dyn Any> {
-        let mut stream = self
-            .client
-            .chat()
-            .create_stream(Self::request())
-            .await
-            .expect("async-openai create_stream");
+        let mut stream = self.open_stream().await;
         let first = stream
             .next()
             .await

@@ -34,8 +34,9 @@ struct Message<'a> {
     content: &'a str,
 }
 
+/// A chat answer, parsed into the least a caller needs.
 #[derive(Deserialize)]
-struct ChatAnswer {
+pub(crate) struct ChatAnswer {
     choices: Vec<AnswerChoice>,
 }
 
@@ -83,26 +84,6 @@ struct EmbeddingItem<T> {
 }
 
 impl Floor {
-    /// One chat answer, parsed into the least a caller needs.
-    async fn answer(&self) -> ChatAnswer {
-        let body = ChatBody {
-            model: CHAT_MODEL,
-            messages: [Message {
-                role: "user",
-                content: PROMPT,
-            }],
-            stream: None,
-        };
-        let body = serde_json::to_vec(&body).expect("request serialises");
-        let bytes = self
-            .post(&self.chat_url, body, "application/json")
-            .await
-            .bytes()
-            .await
-            .expect("floor body");
-        serde_json::from_slice(&bytes).expect("floor answer")
-    }
-
     pub(crate) fn new(base: &str, http2: bool) -> Floor {
         Floor {
             client: mishika_bench::http_client(http2),
@@ -174,22 +155,35 @@ impl SseSplit {
     }
 }
 
-fn answer_length(answer: &ChatAnswer) -> usize {
-    answer.choices[0]
-        .message
-        .content
-        .as_deref()
-        .map_or(0, str::len)
-}
-
 impl BenchClient for Floor {
-    async fn chat(&self) -> usize {
-        answer_length(&self.answer().await)
+    type Answer = ChatAnswer;
+
+    /// One chat answer, parsed into the least a caller needs.
+    async fn answer(&self) -> ChatAnswer {
+        let body = ChatBody {
+            model: CHAT_MODEL,
+            messages: [Message {
+                role: "user",
+                content: PROMPT,
+            }],
+            stream: None,
+        };
+        let body = serde_json::to_vec(&body).expect("request serialises");
+        let bytes = self
+            .post(&self.chat_url, body, "application/json")
+            .await
+            .bytes()
+            .await
+            .expect("floor body");
+        serde_json::from_slice(&bytes).expect("floor answer")
     }
 
-    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
-        let answer = self.answer().await;
-        (answer_length(&answer), Box::new(answer))
+    fn answer_length(answer: &ChatAnswer) -> usize {
+        answer.choices[0]
+            .message
+            .content
+            .as_deref()
+            .map_or(0, str::len)
     }
 
     async fn stream(&self) -> usize {

@@ -23,11 +23,27 @@ use mishika_bench::{
 /// What every client under test can do; each method is one unit of a workload, written
 /// the way a user of that library would write it.
 pub(crate) trait BenchClient {
+    /// A chat answer as the library hands it over.
+    type Answer: 'static;
+    /// One non-streaming chat.
+    fn answer(&self) -> impl Future<Output = Self::Answer>;
+    /// The length in bytes of an answer's text.
+    fn answer_length(answer: &Self::Answer) -> usize;
     /// One non-streaming chat; returns the answer's length in bytes.
-    fn chat(&self) -> impl Future<Output = usize>;
-    /// One non-streaming chat; returns the answer's length in bytes and the typed answer
-    /// itself, as the library hands it over, to be kept.
-    fn keep_chat(&self) -> impl Future<Output = (usize, Box<dyn Any>)>;
+    fn chat(&self) -> impl Future<Output = usize> {
+        async { Self::answer_length(&self.answer().await) }
+    }
+    /// One non-streaming chat; returns the answer's length in bytes and the answer itself,
+    /// to be kept.
+    fn keep_chat(&self) -> impl Future<Output = (usize, Box<dyn Any>)> {
+        async {
+            let answer = self.answer().await;
+            (
+                Self::answer_length(&answer),
+                Box::new(answer) as Box<dyn Any>,
+            )
+        }
+    }
     /// One streamed chat, consumed to the end; returns the chunks received.
     fn stream(&self) -> impl Future<Output = usize>;
     /// Open a stream and wait for its first chunk; the stream is returned still open.

@@ -39,6 +39,14 @@ impl Mishika {
         }
     }
 
+    fn request(&self) -> ChatRequest {
+        ChatRequest::new(self.model.as_str(), [ChatMessage::user(PROMPT)])
+    }
+}
+
+impl BenchClient for Mishika {
+    type Answer = ChatResponse;
+
     async fn answer(&self) -> ChatResponse {
         self.client
             .chat(self.request())
@@ -46,19 +54,8 @@ impl Mishika {
             .expect("mishika chat")
     }
 
-    fn request(&self) -> ChatRequest {
-        ChatRequest::new(self.model.as_str(), [ChatMessage::user(PROMPT)])
-    }
-}
-
-impl BenchClient for Mishika {
-    async fn chat(&self) -> usize {
-        self.answer().await.content().map_or(0, str::len)
-    }
-
-    async fn keep_chat(&self) -> (usize, Box<dyn Any>) {
-        let answer = self.answer().await;
-        (answer.content().map_or(0, str::len), Box::new(answer))
+    fn answer_length(answer: &ChatResponse) -> usize {
+        answer.content().map_or(0, str::len)
     }
 
     async fn stream(&self) -> usize {
