@@ -173,10 +173,7 @@ async fn prefix_stripping_and_per_request_override() {
 async fn unknown_prefix_lists_known_ones() {
     let gateway = MockGateway::start().await.unwrap();
     let error = client_for(&gateway, None)
-        .chat(ChatRequest::new(
-            "anthropic/claude",
-            [ChatMessage::user("x")],
-        ))
+        .chat(ChatRequest::new("nope/claude", [ChatMessage::user("x")]))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::UnknownProvider);

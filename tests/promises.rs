@@ -59,7 +59,10 @@ async fn custom_provider_beside_the_proxy() {
         .provider("canned", Canned)
         .build()
         .unwrap();
-    assert_eq!(client.prefixes(), ["canned", "mishikallm_proxy"]);
+    assert_eq!(
+        client.prefixes(),
+        ["anthropic", "canned", "mishikallm_proxy", "openai"]
+    );
 
     let canned = client
         .chat(ChatRequest::new("canned/small", [ChatMessage::user("x")]))

@@ -565,10 +565,7 @@ fn the_key_appears_in_no_printout_and_no_log() {
         let error = client.chat(request).await.unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Authentication);
         let call = client
-            .call_for(
-                &mishika::proxy::MishikallmProxy,
-                &mishika::RequestOptions::default(),
-            )
+            .call_for(mishika::proxy::PREFIX, &mishika::RequestOptions::default())
             .unwrap();
         format!(
             "{builder_debug}\n{client:?}\n{request_debug}\n{error}\n{error:?}\n{call:?}\n{:?}",

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::metadata::ResponseMetadata;
 use crate::multipart::Multipart;
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::options::{RequestOptions, request_options_builders};
 use crate::transport::{Body, TransportError};
 use crate::wire::{setters, string_enum};
 
@@ -409,10 +410,10 @@ impl TranscriptionResponse {
     pub fn parse(bytes: &[u8], metadata: ResponseMetadata) -> Result<TranscriptionResponse> {
         let trimmed = bytes.trim_ascii_start();
         let mut response = if trimmed.starts_with(b"{") {
-            crate::provider::decode_json::<TranscriptionResponse>(bytes, None)?
+            crate::decode::decode_json::<TranscriptionResponse>(bytes, None)?
         } else if trimmed.starts_with(b"\"") {
             TranscriptionResponse {
-                text: crate::provider::decode_json::<String>(bytes, None)?,
+                text: crate::decode::decode_json::<String>(bytes, None)?,
                 ..TranscriptionResponse::default()
             }
         } else {

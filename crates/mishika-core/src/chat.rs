@@ -11,7 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::metadata::ResponseMetadata;
+use crate::options::{RequestOptions, request_options_builders};
 use crate::wire::{
     EmptyAsNone, Key, LenientU32, LenientU64, NullAsDefault, deserialize_lenient, lenient_u32,
     null_as_default, string_enum,

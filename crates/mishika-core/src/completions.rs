@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::chat::{FinishReason, Stop, StreamOptions, Usage};
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::metadata::ResponseMetadata;
+use crate::options::{RequestOptions, request_options_builders};
 use crate::wire::TextInput;
 use crate::wire::{empty_as_none, lenient_u32, lenient_u64, null_as_default, setters};
 

@@ -8,7 +8,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::metadata::ResponseMetadata;
+use crate::options::{RequestOptions, request_options_builders};
 use crate::wire::{TextInput, lenient_u32, lenient_u64, null_as_default, setters, string_enum};
 
 /// What to embed: a string, several strings, token ids, or several lists of token ids.

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::metadata::ResponseMetadata;
+use crate::options::{RequestOptions, request_options_builders};
 use crate::wire::{lenient_u64, null_as_default, setters};
 
 /// An image-generation request. Sizes, qualities and styles are strings, so any value the

@@ -47,12 +47,15 @@
 //! ```
 
 pub mod audio;
+pub mod call;
 pub mod chat;
 pub mod completions;
+pub mod decode;
 mod direct;
 pub mod embeddings;
 pub mod error;
 pub mod images;
+pub mod metadata;
 pub mod models;
 pub mod multipart;
 pub mod options;
@@ -70,24 +73,28 @@ pub use audio::{
     AudioFile, SpeechRequest, SpeechResponse, TimestampGranularity, TranscriptionFormat,
     TranscriptionRequest, TranscriptionResponse,
 };
+pub use call::{AnswerUse, Call, CallContext, EndpointCache};
 pub use chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, ChatStreamAccumulator, Content, ContentPart,
     FinishReason, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,
 };
 pub use completions::{CompletionChunk, CompletionRequest, CompletionResponse, Prompt};
+pub use decode::WithMetadata;
 pub use embeddings::{
     Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
 };
 pub use error::{Error, ErrorKind, Result, TimeoutPhase};
 pub use images::{Image, ImageRequest, ImageResponse};
+pub use metadata::ResponseMetadata;
 pub use models::{Model, ModelList};
-pub use options::{CallPolicy, RequestOptions, ResponseMetadata, RoutedRequest};
-pub use provider::{
-    Call, ChatStream, CompletionStream, EndpointCache, Limits, Provider, ProviderEnv, WithMetadata,
-};
+pub use options::{CallPolicy, RequestOptions, RoutedRequest};
+pub use provider::{AuthScheme, ErrorRules, Limits, PathStyle, Provider, ProviderSpec};
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
 pub use secret::ApiKey;
-pub use stream::{SseStream, StreamFrame};
+pub use stream::{
+    ChatStream, CompletionStream, LineStream, ResponseStream, SseEventStream, SseStream,
+    StreamFrame,
+};
 #[cfg(feature = "mock")]
 pub use transport::MockTransport;
 pub use transport::{Body, Transport, TransportError, TransportErrorKind, TransportFuture};

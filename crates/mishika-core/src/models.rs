@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::options::ResponseMetadata;
+use crate::metadata::ResponseMetadata;
 use crate::wire::lenient_u64;
 use crate::wire::null_as_default;
 

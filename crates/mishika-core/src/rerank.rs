@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::options::{RequestOptions, ResponseMetadata, request_options_builders};
+use crate::metadata::ResponseMetadata;
+use crate::options::{RequestOptions, request_options_builders};
 use crate::wire::{lenient_u32, null_as_default, setters};
 
 /// A document to rank: plain text or a JSON object (ranked on `rank_fields`).

@@ -1,6 +1,10 @@
-//! [`SseStream`]: a response body decoded as server-sent events into typed frames.
+//! Streamed answers: [`SseStream`] decodes OpenAI-style server-sent events into typed
+//! frames on the fast path; [`ResponseStream`] (behind [`ChatStream`] and
+//! [`CompletionStream`]) is either that or a provider's own stream of frames;
+//! [`SseEventStream`] and [`LineStream`] read named SSE events and NDJSON lines for
+//! providers that frame their streams otherwise.
 //!
-//! Rules: `[DONE]` ends the stream; comments and keep-alives are skipped; an in-band
+//! The OpenAI-style rules: `[DONE]` ends the stream; comments and keep-alives are skipped; an in-band
 //! `{"error": …}` frame (or an `event: error`) becomes an `Err` item; a frame that is not
 //! the expected JSON is a `Decode` item naming the bytes; a body that ends or breaks before
 //! `[DONE]` is a `Stream` item. After any `Err` item the stream ends.
@@ -14,7 +18,7 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, truncated_text};
-use crate::options::ResponseMetadata;
+use crate::metadata::ResponseMetadata;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::Body;
 
@@ -185,6 +189,272 @@ impl<T: StreamFrame> Stream for SseStream<T> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => this.decoder.push_bytes(chunk),
                 Poll::Ready(Some(Err(error))) => return this.fail(error.into_stream_error()),
+                Poll::Ready(None) => this.eof = true,
+            }
+        }
+    }
+}
+
+/// A streamed chat answer: typed chunks, then the end (or an `Err` item, after which
+/// the stream ends). Dropping it closes the connection.
+pub type ChatStream = ResponseStream<crate::chat::ChatChunk>;
+
+/// A streamed text completion.
+pub type CompletionStream = ResponseStream<crate::completions::CompletionChunk>;
+
+/// The boxed stream of frames a provider builds from its own framing.
+type ProviderFrames<T> = Pin<Box<dyn Stream<Item = Result<T>> + Send + 'static>>;
+
+/// A streamed answer of typed frames, whatever the wire framed them in: OpenAI-style
+/// server-sent events decoded on the fast path ([`SseStream`]), or any stream a provider
+/// builds from its own framing (named SSE events, NDJSON …) with
+/// [`from_stream`](ResponseStream::from_stream). Either way the caller sees the same
+/// items, and the stream ends after its first `Err` item. Dropping it closes the
+/// connection.
+pub struct ResponseStream<T: StreamFrame> {
+    inner: Frames<T>,
+}
+
+enum Frames<T: StreamFrame> {
+    Sse(SseStream<T>),
+    Provider {
+        frames: ProviderFrames<T>,
+        metadata: ResponseMetadata,
+        finished: bool,
+    },
+}
+
+impl<T: StreamFrame> std::fmt::Debug for ResponseStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            Frames::Sse(sse) => sse.fmt(f),
+            Frames::Provider {
+                metadata, finished, ..
+            } => f
+                .debug_struct("ResponseStream")
+                .field("status", &metadata.status)
+                .field("finished", finished)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl<T: StreamFrame> ResponseStream<T> {
+    /// A stream of frames a provider decoded from its own framing, with the metadata of
+    /// the answer they came in.
+    pub fn from_stream(
+        metadata: ResponseMetadata,
+        frames: impl Stream<Item = Result<T>> + Send + 'static,
+    ) -> ResponseStream<T> {
+        ResponseStream {
+            inner: Frames::Provider {
+                frames: Box::pin(frames),
+                metadata,
+                finished: false,
+            },
+        }
+    }
+
+    /// The status and headers of the answer (`x-litellm-call-id` …).
+    pub fn metadata(&self) -> &ResponseMetadata {
+        match &self.inner {
+            Frames::Sse(sse) => sse.metadata(),
+            Frames::Provider { metadata, .. } => metadata,
+        }
+    }
+}
+
+impl<T: StreamFrame> From<SseStream<T>> for ResponseStream<T> {
+    fn from(sse: SseStream<T>) -> ResponseStream<T> {
+        ResponseStream {
+            inner: Frames::Sse(sse),
+        }
+    }
+}
+
+impl<T: StreamFrame> Stream for ResponseStream<T> {
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        match &mut self.inner {
+            Frames::Sse(sse) => Pin::new(sse).poll_next(cx),
+            Frames::Provider {
+                frames, finished, ..
+            } => {
+                if *finished {
+                    return Poll::Ready(None);
+                }
+                let item = frames.as_mut().poll_next(cx);
+                if let Poll::Ready(None | Some(Err(_))) = &item {
+                    *finished = true;
+                }
+                item
+            }
+        }
+    }
+}
+
+/// A response body read as server-sent events, for providers whose events carry names
+/// (`event: content_block_delta`) or framing of their own. Keep-alive comments are
+/// skipped; a line longer than the cap, or a body that breaks, is an `Err` item. The
+/// stream ends with the body: whether that end was complete is the provider's to judge
+/// (its last event, its own end marker).
+pub struct SseEventStream {
+    body: Body,
+    decoder: SseDecoder,
+    eof: bool,
+    failed: bool,
+}
+
+impl std::fmt::Debug for SseEventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseEventStream")
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SseEventStream {
+    /// Decode `body`, capping each line at `max_line` bytes.
+    pub fn new(body: Body, max_line: usize) -> SseEventStream {
+        SseEventStream {
+            body,
+            decoder: SseDecoder::with_max_line(max_line),
+            eof: false,
+            failed: false,
+        }
+    }
+}
+
+impl Stream for SseEventStream {
+    type Item = Result<SseEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<SseEvent>>> {
+        let this = &mut *self;
+        loop {
+            if this.failed {
+                return Poll::Ready(None);
+            }
+            let next = if this.eof {
+                this.decoder.finish()
+            } else {
+                this.decoder.next_event()
+            };
+            match next {
+                Err(error) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                Ok(None) if this.eof => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            match Pin::new(&mut this.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => this.decoder.push_bytes(chunk),
+                Poll::Ready(Some(Err(error))) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(error.into_stream_error())));
+                }
+                Poll::Ready(None) => this.eof = true,
+            }
+        }
+    }
+}
+
+/// A response body read as newline-delimited records (NDJSON, JSON Lines): each item is
+/// one line without its `\n` (or `\r\n`); blank lines are skipped; a last line without
+/// a newline is still a record. A line longer than the cap, or a body that breaks, is an
+/// `Err` item and ends the stream.
+pub struct LineStream {
+    body: Body,
+    buffer: bytes::BytesMut,
+    max_line: usize,
+    eof: bool,
+    failed: bool,
+}
+
+impl std::fmt::Debug for LineStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineStream")
+            .field("buffered", &self.buffer.len())
+            .field("eof", &self.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineStream {
+    /// Split `body` into lines of at most `max_line` bytes.
+    pub fn new(body: Body, max_line: usize) -> LineStream {
+        LineStream {
+            body,
+            buffer: bytes::BytesMut::new(),
+            max_line,
+            eof: false,
+            failed: false,
+        }
+    }
+
+    /// The next complete line in the buffer (at the end of the body, what is left).
+    fn next_line(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let line = match memchr::memchr(b'\n', &self.buffer) {
+                Some(end) => {
+                    let mut line = self.buffer.split_to(end + 1);
+                    line.truncate(end);
+                    line
+                }
+                None if self.eof && !self.buffer.is_empty() => self.buffer.split(),
+                None => {
+                    if self.buffer.len() > self.max_line {
+                        return Err(Error::decode(format!(
+                            "a line of the stream exceeds the limit of {} bytes",
+                            self.max_line
+                        )));
+                    }
+                    return Ok(None);
+                }
+            };
+            if line.len() > self.max_line {
+                return Err(Error::decode(format!(
+                    "a line of the stream exceeds the limit of {} bytes",
+                    self.max_line
+                )));
+            }
+            let line = line.freeze();
+            let text = line.trim_ascii_end();
+            if !text.trim_ascii_start().is_empty() {
+                return Ok(Some(line.slice(..text.len())));
+            }
+        }
+    }
+}
+
+impl Stream for LineStream {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
+        let this = &mut *self;
+        loop {
+            if this.failed {
+                return Poll::Ready(None);
+            }
+            match this.next_line() {
+                Err(error) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Ok(Some(line)) => return Poll::Ready(Some(Ok(line))),
+                Ok(None) if this.eof => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            match Pin::new(&mut this.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => this.buffer.extend_from_slice(&chunk),
+                Poll::Ready(Some(Err(error))) => {
+                    this.failed = true;
+                    return Poll::Ready(Some(Err(error.into_stream_error())));
+                }
                 Poll::Ready(None) => this.eof = true,
             }
         }

@@ -1,10 +1,9 @@
 //! [`Client`]: the router, settings resolution and transport stack behind every call.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
     CompletionResponse, CompletionStream, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
@@ -14,9 +13,10 @@ use mishika_core::{
 };
 use mishika_http::HttpTransport;
 
-use crate::proxy::{self, MishikallmProxy};
+use crate::providers::{anthropic, openai, proxy};
 use crate::retry::{RetryPolicy, RetryTransport};
-use crate::router::Router;
+use crate::router::{Route, Router};
+use crate::settings::{self, ProviderSettings};
 use crate::timeout::{IdleTimeoutTransport, with_deadline};
 
 /// Default deadline for a whole request (for a stream: until its head arrives).
@@ -50,22 +50,26 @@ macro_rules! endpoints {
     };
 }
 
-/// The client's own settings: the middle layer between the request and the environment.
+/// The client's settings that belong to no one provider.
 #[derive(Debug, Clone)]
 struct Settings {
-    api_base: Option<String>,
-    api_key: Option<ApiKey>,
-    headers: HeaderMap,
     timeout: Option<Duration>,
     stream_idle_timeout: Option<Duration>,
     limits: Limits,
     embedding_encoding: Option<EncodingFormat>,
-    /// The process-wide client also consults `mishika::set_api_base` / `set_api_key`.
+    /// The process-wide client also consults the process-wide settings
+    /// (`mishika::set_api_base`, `mishika::set_provider_settings` …).
     process_wide: bool,
+    /// Every model goes to the proxy unchanged.
+    force_proxy: bool,
 }
 
 /// A client for every provider it routes to. Cheap to clone: clones share one connection
 /// pool, one router and one set of settings.
+///
+/// Each provider gets its own settings and only its own: [`ClientBuilder::api_base`],
+/// [`api_key`](ClientBuilder::api_key) and [`header`](ClientBuilder::header) are the
+/// proxy's; [`ClientBuilder::provider_settings`] sets any provider's.
 ///
 /// ```no_run
 /// use mishika::{ChatMessage, ChatRequest, Client};
@@ -97,18 +101,17 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let settings = &self.inner.settings;
         f.debug_struct("Client")
-            .field("providers", &self.inner.router.prefixes())
-            .field("api_base", &settings.api_base)
-            .field("api_key", &settings.api_key)
+            .field("providers", &self.inner.router)
             .field("timeout", &settings.timeout)
+            .field("force_proxy", &settings.force_proxy)
             .field("transport", &self.inner.transport)
             .finish_non_exhaustive()
     }
 }
 
 impl Client {
-    /// A client with the defaults: the proxy provider, an [`HttpTransport`], settings from
-    /// the environment.
+    /// A client with the defaults: the built-in providers (`mishikallm_proxy/`, `openai/`,
+    /// `anthropic/`), an [`HttpTransport`], each provider's settings from its environment.
     pub fn new() -> Result<Client> {
         Client::builder().build()
     }
@@ -119,7 +122,8 @@ impl Client {
     }
 
     /// The process-wide client behind the free functions (`mishika::completion` …).
-    /// It reads `mishika::set_api_base` / `set_api_key` on every call.
+    /// It reads the process-wide settings ([`set_api_base`](crate::set_api_base),
+    /// [`set_provider_settings`](crate::set_provider_settings) …) on every call.
     pub fn global() -> Result<&'static Client> {
         static GLOBAL: OnceLock<std::result::Result<Client, String>> = OnceLock::new();
         GLOBAL
@@ -179,141 +183,82 @@ impl Client {
         prefix: &str,
         options: &RequestOptions,
     ) -> Result<ModelList> {
-        let provider = self.inner.router.provider(prefix)?;
-        let call = self.call_for(provider.as_ref(), options)?;
-        with_deadline(call.deadline(), provider.list_models(&call)).await
+        let forced = options
+            .force_proxy
+            .unwrap_or(self.inner.settings.force_proxy);
+        let route = self
+            .inner
+            .router
+            .route_named(if forced { proxy::PREFIX } else { prefix })?;
+        let call = self.call_named(route, options);
+        with_deadline(call.deadline(), route.provider.list_models(&call)).await
     }
 
     /// Resolve the provider and settings for `request`, stripping the routing prefix from
-    /// its model name.
+    /// its model name. With force-proxy on (client, request or `MISHIKALLM_PROXY=true`)
+    /// every model goes to the proxy unchanged; only a leading `mishikallm_proxy/` is
+    /// stripped.
     pub fn route<R: RoutedRequest>(&self, mut request: R) -> Result<(Arc<dyn Provider>, Call, R)> {
         request.check()?;
-        let (route, strip) = self.inner.router.resolve_route(request.model_mut())?;
-        let (provider, name) = (Arc::clone(&route.provider), Arc::clone(&route.name));
+        let forced = request
+            .request_options()
+            .force_proxy
+            .unwrap_or(self.inner.settings.force_proxy);
+        let (route, strip) = if forced {
+            let route = self.inner.router.route_named(proxy::PREFIX)?;
+            let strip = match request.model_mut().strip_prefix(proxy::PREFIX) {
+                Some(rest) if rest.starts_with('/') => proxy::PREFIX.len() + 1,
+                _ => 0,
+            };
+            (route, strip)
+        } else {
+            self.inner.router.resolve_route(request.model_mut())?
+        };
         request.model_mut().replace_range(..strip, "");
-        let call = self.call_named(provider.as_ref(), name, request.request_options());
-        Ok((provider, call, request))
+        let call = self.call_named(route, request.request_options());
+        Ok((Arc::clone(&route.provider), call, request))
     }
 
-    /// The settings of one call to `provider`: request > client (or process-wide) > environment.
-    pub fn call_for(
-        &self,
-        provider: &dyn Provider,
-        options: &mishika_core::RequestOptions,
-    ) -> Result<Call> {
-        Ok(self.call_named(provider, Arc::from(provider.name()), options))
+    /// The settings of one call to the provider under `prefix`: request > client >
+    /// process-wide > the provider's environment > its default.
+    pub fn call_for(&self, prefix: &str, options: &RequestOptions) -> Result<Call> {
+        let route = self.inner.router.route_named(prefix)?;
+        Ok(self.call_named(route, options))
     }
 
-    fn call_named(
-        &self,
-        provider: &dyn Provider,
-        name: Arc<str>,
-        options: &mishika_core::RequestOptions,
-    ) -> Call {
+    fn call_named(&self, route: &Route, options: &RequestOptions) -> Call {
         let settings = &self.inner.settings;
-        let env = provider.env();
-        let (global_base, global_key) = if settings.process_wide {
-            process_wide()
+        let process = if settings.process_wide {
+            settings::process_wide(&route.prefix)
         } else {
-            (None, None)
+            None
         };
-        let api_base = options
-            .api_base
-            .clone()
-            .or(global_base)
-            .or_else(|| settings.api_base.clone())
-            .or_else(|| env.api_base.and_then(read_env));
-        let api_key = options
-            .api_key
-            .clone()
-            .or(global_key)
-            .or_else(|| settings.api_key.clone())
-            .or_else(|| env.api_key.and_then(read_env).map(ApiKey::from));
-        let headers = if options.headers.is_empty() {
-            settings.headers.clone()
-        } else {
-            let mut headers = settings.headers.clone();
-            for (name, value) in &options.headers {
-                headers.insert(name.clone(), value.clone());
-            }
-            headers
-        };
+        let (api_base, api_key, headers) =
+            settings::resolve(&route.spec, &route.settings, process.as_ref(), options);
         // Only the request's own overrides travel with it; the transport decorators hold the
         // client's defaults.
         let policy: CallPolicy = options.policy();
-        Call::new(Arc::clone(&self.inner.transport), name)
+        Call::new(Arc::clone(&self.inner.transport), Arc::clone(&route.name))
+            .with_spec(route.spec)
             .with_api_base(api_base)
             .with_api_key(api_key)
             .with_headers(headers)
             .with_policy(policy)
             .with_deadline(options.timeout.or(settings.timeout))
             .with_limits(settings.limits)
-            .with_env(env)
             .with_endpoint_cache(Arc::clone(&self.inner.endpoints))
     }
-}
-
-fn read_env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
-}
-
-/// Settings made with [`crate::set_api_base`] and [`crate::set_api_key`].
-#[derive(Default)]
-struct ProcessWide {
-    api_base: Option<String>,
-    api_key: Option<ApiKey>,
-}
-
-static PROCESS_WIDE: RwLock<ProcessWide> = RwLock::new(ProcessWide {
-    api_base: None,
-    api_key: None,
-});
-
-fn process_wide() -> (Option<String>, Option<ApiKey>) {
-    match PROCESS_WIDE.read() {
-        Ok(guard) => (guard.api_base.clone(), guard.api_key.clone()),
-        Err(poisoned) => {
-            let guard = poisoned.into_inner();
-            (guard.api_base.clone(), guard.api_key.clone())
-        }
-    }
-}
-
-fn update_process_wide(update: impl FnOnce(&mut ProcessWide)) {
-    let mut guard = match PROCESS_WIDE.write() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    update(&mut guard);
-}
-
-/// Set the base URL the free functions use (beats the environment; a request's own
-/// `.api_base(..)` beats it).
-pub fn set_api_base(api_base: impl Into<String>) {
-    let api_base = api_base.into();
-    update_process_wide(|settings| settings.api_base = Some(api_base));
-}
-
-/// Set the key the free functions use (beats the environment; a request's own
-/// `.api_key(..)` beats it).
-pub fn set_api_key(api_key: impl Into<ApiKey>) {
-    let api_key = api_key.into();
-    update_process_wide(|settings| settings.api_key = Some(api_key));
-}
-
-/// Forget the process-wide base URL and key: the free functions fall back to the
-/// environment again.
-pub fn clear_process_settings() {
-    update_process_wide(|settings| *settings = ProcessWide::default());
 }
 
 /// Builds a [`Client`].
 pub struct ClientBuilder {
     settings: Settings,
     router: Router,
+    /// Settings per provider prefix; the proxy's come from `api_base`, `api_key` and `header`.
+    provider_settings: Vec<(String, ProviderSettings)>,
+    /// Prefixes registered with [`provider`](ClientBuilder::provider), to catch a prefix
+    /// registered twice.
+    registered: Vec<String>,
     transport: Option<Arc<dyn Transport>>,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -325,26 +270,40 @@ impl fmt::Debug for ClientBuilder {
         f.debug_struct("ClientBuilder")
             .field("settings", &self.settings)
             .field("providers", &self.router.prefixes())
+            .field("provider_settings", &self.provider_settings)
             .finish_non_exhaustive()
     }
 }
 
+/// The built-in providers every default client routes to.
+fn default_router() -> Router {
+    let mut router = Router::default();
+    let builtins: [(&str, Arc<dyn Provider>); 3] = [
+        (proxy::PREFIX, Arc::new(proxy::MISHIKALLM_PROXY)),
+        (openai::PREFIX, Arc::new(openai::OPENAI)),
+        (anthropic::PREFIX, Arc::new(anthropic::Anthropic::new())),
+    ];
+    for (prefix, provider) in builtins {
+        // The built-in prefixes are valid names: registration cannot fail.
+        let _ = router.register(prefix, provider);
+    }
+    router
+}
+
 impl Default for ClientBuilder {
     fn default() -> ClientBuilder {
-        let mut router = Router::default();
-        router.register(proxy::PREFIX, Arc::new(MishikallmProxy));
         ClientBuilder {
             settings: Settings {
-                api_base: None,
-                api_key: None,
-                headers: HeaderMap::new(),
                 timeout: Some(DEFAULT_TIMEOUT),
                 stream_idle_timeout: Some(DEFAULT_STREAM_IDLE_TIMEOUT),
                 limits: Limits::default(),
                 embedding_encoding: None,
                 process_wide: false,
+                force_proxy: settings::force_proxy_from_env(),
             },
-            router,
+            router: default_router(),
+            provider_settings: Vec::new(),
+            registered: Vec::new(),
             transport: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -354,37 +313,61 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// The gateway's base URL (`http://h:4000`, with or without `/v1`).
+    /// The settings of the provider under `prefix`, made on first use.
+    fn settings_of(&mut self, prefix: &str) -> &mut ProviderSettings {
+        let prefix = prefix.trim_end_matches('/');
+        let index = match self.provider_settings.iter().position(|(p, _)| p == prefix) {
+            Some(index) => index,
+            None => {
+                self.provider_settings
+                    .push((prefix.to_owned(), ProviderSettings::default()));
+                self.provider_settings.len() - 1
+            }
+        };
+        &mut self.provider_settings[index].1
+    }
+
+    /// The proxy's base URL (`http://h:4000`, with or without `/v1`). Other providers
+    /// take theirs from [`provider_settings`](ClientBuilder::provider_settings).
     pub fn api_base(mut self, api_base: impl Into<String>) -> Self {
-        self.settings.api_base = Some(api_base.into());
+        self.settings_of(proxy::PREFIX).api_base = Some(api_base.into());
         self
     }
 
-    /// The key sent as `Authorization: Bearer <key>`.
+    /// The proxy's key, sent as `Authorization: Bearer <key>` to the proxy only.
     pub fn api_key(mut self, api_key: impl Into<ApiKey>) -> Self {
-        self.settings.api_key = Some(api_key.into());
+        self.settings_of(proxy::PREFIX).api_key = Some(api_key.into());
         self
     }
 
-    /// A header sent on every request.
+    /// A header sent on every request to the proxy, and to no other provider (see
+    /// [`provider_settings`](ClientBuilder::provider_settings)).
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        let parsed = HeaderName::from_bytes(name.as_ref().as_bytes())
-            .map_err(|e| {
-                Error::config(format!("invalid header name {:?}", name.as_ref())).with_source(e)
-            })
-            .and_then(|name| {
-                HeaderValue::from_str(value.as_ref())
-                    .map(|value| (name, value))
-                    .map_err(|e| Error::config("invalid header value").with_source(e))
-            });
-        match parsed {
-            Ok((name, value)) => {
-                self.settings.headers.insert(name, value);
-            }
-            Err(error) => {
-                self.invalid.get_or_insert(error);
-            }
-        }
+        let settings = std::mem::take(self.settings_of(proxy::PREFIX));
+        *self.settings_of(proxy::PREFIX) = settings.header(name, value);
+        self
+    }
+
+    /// The base URL, key and headers of the provider under `prefix` (`openai`,
+    /// `anthropic`, `mishikallm_proxy`, or one registered with
+    /// [`provider`](ClientBuilder::provider)), replacing any given before. They reach that
+    /// provider and no other; a request's own settings beat them, and they beat the
+    /// process-wide ones and the provider's environment.
+    pub fn provider_settings(
+        mut self,
+        prefix: impl AsRef<str>,
+        settings: ProviderSettings,
+    ) -> Self {
+        *self.settings_of(prefix.as_ref()) = settings;
+        self
+    }
+
+    /// Send every model to the proxy unchanged (`openai/gpt-4o` reaches the proxy as the
+    /// model `openai/gpt-4o`; only a leading `mishikallm_proxy/` is stripped). Off by
+    /// default; on when the environment has `MISHIKALLM_PROXY=true` as the client is
+    /// built. A request's own `.force_proxy(..)` beats it.
+    pub fn force_proxy(mut self, force: bool) -> Self {
+        self.settings.force_proxy = force;
         self
     }
 
@@ -445,20 +428,41 @@ impl ClientBuilder {
         self
     }
 
-    /// Route `prefix/<model>` to `provider`, beside the built-in `mishikallm_proxy/`.
+    /// Route `prefix/<model>` to `provider`, beside the built-in ones. It may replace a
+    /// built-in (`openai`, say, with a provider of your own); registering the same prefix
+    /// twice on one builder, or an empty prefix, is a `Config` error when the client is
+    /// built. The provider gets its settings from
+    /// [`provider_settings`](ClientBuilder::provider_settings), the request, and its own
+    /// [`spec`](Provider::spec)'s environment variables and default — never another
+    /// provider's.
     pub fn provider(
         mut self,
         prefix: impl Into<String>,
         provider: impl Provider + 'static,
     ) -> Self {
-        self.router.register(prefix, Arc::new(provider));
+        let prefix = prefix.into().trim_end_matches('/').to_owned();
+        if self.registered.contains(&prefix) {
+            self.invalid.get_or_insert(Error::config(format!(
+                "two providers registered under the prefix `{prefix}`"
+            )));
+        }
+        match self.router.register(prefix.clone(), Arc::new(provider)) {
+            Ok(_) => self.registered.push(prefix),
+            Err(error) => {
+                self.invalid.get_or_insert(error);
+            }
+        }
         self
     }
 
     /// Build the client.
-    pub fn build(self) -> Result<Client> {
+    pub fn build(mut self) -> Result<Client> {
         if let Some(error) = self.invalid {
             return Err(error);
+        }
+        for (prefix, settings) in std::mem::take(&mut self.provider_settings) {
+            settings.check()?;
+            self.router.configure(&prefix, settings)?;
         }
         let base: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,

@@ -29,17 +29,21 @@
 //! the environment (`MISHIKALLM_PROXY_API_BASE`, `MISHIKALLM_PROXY_API_KEY`).
 
 mod client;
-pub mod proxy;
+pub mod providers;
 mod retry;
 mod router;
+mod settings;
 mod timeout;
 
 pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
-    clear_process_settings, set_api_base, set_api_key,
 };
+pub use providers::proxy;
 pub use retry::{RetryPolicy, RetryTransport};
 pub use router::Router;
+pub use settings::{
+    ProviderSettings, clear_process_settings, set_api_base, set_api_key, set_provider_settings,
+};
 pub use timeout::IdleTimeoutTransport;
 
 pub use mishika_core::audio::{TranscriptionSegment, TranscriptionWord};
@@ -56,7 +60,7 @@ pub use mishika_core::{
     ChatStream, ChatStreamAccumulator, CompletionChunk, CompletionRequest, CompletionResponse,
     CompletionStream, Content, ContentPart, Embedding, EmbeddingInput, EmbeddingRequest,
     EmbeddingResponse, EncodingFormat, Error, ErrorKind, FinishReason, Image, ImageRequest,
-    ImageResponse, Limits, Model, ModelList, Prompt, Provider, ProviderEnv, RequestOptions,
+    ImageResponse, Limits, Model, ModelList, Prompt, Provider, ProviderSpec, RequestOptions,
     RerankDocument, RerankRequest, RerankResponse, RerankResult, ResponseFormat, ResponseMetadata,
     Result, Role, SpeechRequest, SpeechResponse, TimeoutPhase, TimestampGranularity, Tool,
     ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,

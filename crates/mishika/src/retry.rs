@@ -1,8 +1,10 @@
 //! Retries as a [`Transport`] decorator, so every transport (a user's too) gets them.
 //!
-//! What is retried: connection failures and transport timeouts, and answers whose error
-//! [`is_retryable`](mishika_core::Error::is_retryable) — 408, 409, 429 (not quota or budget
-//! exhaustion), 500, 502, 503, 504. Never 400, 401, 403, 404, 422. A response whose body has
+//! What is retried: connection failures and transport timeouts, and answers whose error, as
+//! the request's provider reads it, [`is_retryable`](mishika_core::Error::is_retryable). The
+//! provider's [`ErrorRules`](mishika_core::ErrorRules) travel in the request's
+//! [`CallContext`]; without one, the OpenAI rules apply: 408, 409, 429 (not quota or budget
+//! exhaustion), 500, 502, 503, 504, never 400, 401, 403, 404, 422. A response whose body has
 //! been handed to the caller is never retried, so a stream that breaks mid-way is not either.
 
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use mishika_core::{
-    Body, CallPolicy, Error, Transport, TransportError, TransportErrorKind, TransportFuture,
+    Body, CallContext, ErrorRules, Transport, TransportError, TransportErrorKind, TransportFuture,
 };
 
 /// How many times, how long between, and for how long in all.
@@ -63,7 +65,8 @@ impl RetryPolicy {
 }
 
 /// Retries requests through `inner` according to a [`RetryPolicy`]; a request's own
-/// [`CallPolicy`] (in its extensions) overrides the retry count and deadline.
+/// policy (in its [`CallContext`]) overrides the retry count and deadline, and its
+/// provider's error rules decide which answers are retryable.
 #[derive(Debug)]
 pub struct RetryTransport {
     inner: Arc<dyn Transport>,
@@ -79,10 +82,6 @@ impl RetryTransport {
 
 /// Error bodies read to decide on a retry are capped here (they are small JSON).
 const MAX_INSPECTED_BODY: usize = 64 * 1024;
-
-fn is_retryable_status(status: http::StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 409 | 429 | 500 | 502 | 503 | 504)
-}
 
 fn is_retryable_failure(error: &TransportError) -> bool {
     matches!(
@@ -173,22 +172,26 @@ enum Outcome {
     ),
 }
 
-/// Read an error answer's body to decide, and rebuild the answer in case it is final.
-async fn inspect(response: http::Response<Body>) -> (http::Response<Body>, Option<Error>) {
+/// Read an error answer's body to decide by the provider's `rules`, and rebuild the
+/// answer in case it is final.
+async fn inspect(
+    response: http::Response<Body>,
+    rules: ErrorRules,
+) -> (http::Response<Body>, mishika_core::Error) {
     let (parts, body) = response.into_parts();
     let buffer = body.prefix(MAX_INSPECTED_BODY).await;
-    let error = Error::from_response(parts.status, &parts.headers, &buffer);
+    let error = (rules.from_response)(parts.status, &parts.headers, &buffer);
     (
         http::Response::from_parts(parts, Body::from_bytes(buffer)),
-        Some(error),
+        error,
     )
 }
 
-/// Whether an attempt's result may call for another: a retryable status or failure. Most
-/// answers are successes and get no second look.
-fn may_retry(result: &Result<http::Response<Body>, TransportError>) -> bool {
+/// Whether an attempt's result may call for another: a status the provider may retry, or
+/// a retryable failure. Most answers are successes and get no second look.
+fn may_retry(result: &Result<http::Response<Body>, TransportError>, rules: &ErrorRules) -> bool {
     match result {
-        Ok(response) => is_retryable_status(response.status()),
+        Ok(response) => !response.status().is_success() && (rules.may_retry)(response.status()),
         Err(error) => is_retryable_failure(error),
     }
 }
@@ -205,11 +208,9 @@ impl Transport for RetryTransport {
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        let call = request
-            .extensions()
-            .get::<CallPolicy>()
-            .copied()
-            .unwrap_or_default();
+        let context = CallContext::of(&request);
+        let call = context.policy;
+        let rules = context.errors;
         let retries = call.num_retries.unwrap_or(self.policy.max_retries);
         if retries == 0 {
             return self.inner.send(request);
@@ -221,12 +222,13 @@ impl Transport for RetryTransport {
         let first = self.inner.send(request);
         Box::pin(async move {
             let result = first.await;
-            if !may_retry(&result) {
+            if !may_retry(&result, &rules) {
                 return result;
             }
             let schedule = Schedule {
                 retries,
                 deadline: deadline.zip(started),
+                rules,
             };
             Box::pin(self.retry(kept, result, schedule)).await
         })
@@ -238,6 +240,8 @@ struct Schedule {
     retries: u32,
     /// The longest time across all attempts, and when the first one started.
     deadline: Option<(Duration, Instant)>,
+    /// How the provider's error answers read.
+    rules: ErrorRules,
 }
 
 impl RetryTransport {
@@ -255,18 +259,21 @@ impl RetryTransport {
         loop {
             let last = attempt >= schedule.retries;
             let outcome = match result {
-                Ok(response) if !last && is_retryable_status(response.status()) => {
-                    let (response, error) = inspect(response).await;
-                    match error {
-                        Some(error) if error.is_retryable() => {
-                            tracing::warn!(
-                                target: "mishika::retry",
-                                %method, %path, attempt = attempt + 1, status = response.status().as_u16(),
-                                kind = %error.kind(), "retryable error answer"
-                            );
-                            Outcome::Retry(error.retry_after(), Ok(response))
-                        }
-                        _ => Outcome::Done(Ok(response)),
+                Ok(response)
+                    if !last
+                        && !response.status().is_success()
+                        && (schedule.rules.may_retry)(response.status()) =>
+                {
+                    let (response, error) = inspect(response, schedule.rules).await;
+                    if error.is_retryable() {
+                        tracing::warn!(
+                            target: "mishika::retry",
+                            %method, %path, attempt = attempt + 1, status = response.status().as_u16(),
+                            kind = %error.kind(), "retryable error answer"
+                        );
+                        Outcome::Retry(error.retry_after(), Ok(response))
+                    } else {
+                        Outcome::Done(Ok(response))
                     }
                 }
                 Err(error) if !last && is_retryable_failure(&error) => {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use mishika_core::{Error, ErrorKind, Provider};
+use mishika_core::{Error, ErrorKind, Provider, ProviderSpec};
+
+use crate::settings::ProviderSettings;
 
 /// Providers by routing prefix. The longest matching prefix wins; only that prefix and
 /// its slash are stripped (`mishikallm_proxy/openai/gpt-4o` reaches the proxy as
@@ -13,25 +15,48 @@ pub struct Router {
     routes: Vec<Route>,
 }
 
-/// One registered provider.
+/// One registered provider, with what every call to it needs read once.
 #[derive(Debug, Clone)]
 pub(crate) struct Route {
-    prefix: String,
+    pub(crate) prefix: String,
     pub(crate) provider: Arc<dyn Provider>,
     /// The provider's name, shared by every call rather than copied into each.
     pub(crate) name: Arc<str>,
+    /// The provider's spec, asked once at registration.
+    pub(crate) spec: ProviderSpec,
+    /// The client's settings for this provider (and for no other).
+    pub(crate) settings: ProviderSettings,
 }
 
 impl Router {
-    /// Register `provider` under `prefix`, replacing any provider already there.
-    pub fn register(&mut self, prefix: impl Into<String>, provider: Arc<dyn Provider>) {
+    /// Register `provider` under `prefix` (a trailing `/` is ignored), returning the
+    /// provider it replaces, if one was registered there, as object_store's registry does.
+    ///
+    /// Fails with a `Config` error on an empty prefix or one with white space.
+    pub fn register(
+        &mut self,
+        prefix: impl Into<String>,
+        provider: Arc<dyn Provider>,
+    ) -> Result<Option<Arc<dyn Provider>>, Error> {
         let prefix = prefix.into().trim_end_matches('/').to_owned();
-        self.routes.retain(|route| route.prefix != prefix);
+        if prefix.is_empty() || prefix.chars().any(char::is_whitespace) {
+            return Err(Error::config(format!(
+                "a provider prefix must be a non-empty name without white space, got {prefix:?}"
+            )));
+        }
+        let replaced = self
+            .routes
+            .iter()
+            .position(|route| route.prefix == prefix)
+            .map(|index| self.routes.remove(index).provider);
         let name = Arc::from(provider.name());
+        let spec = provider.spec();
         self.routes.push(Route {
             prefix,
             provider,
             name,
+            spec,
+            settings: ProviderSettings::default(),
         });
         self.routes.sort_by(|a, b| {
             b.prefix
@@ -39,6 +64,34 @@ impl Router {
                 .cmp(&a.prefix.len())
                 .then(a.prefix.cmp(&b.prefix))
         });
+        Ok(replaced)
+    }
+
+    /// Give the provider under `prefix` the client's `settings` for it.
+    pub(crate) fn configure(
+        &mut self,
+        prefix: &str,
+        settings: ProviderSettings,
+    ) -> Result<(), Error> {
+        let prefix = prefix.trim_end_matches('/');
+        let known = self.prefixes().join(", ");
+        match self.routes.iter_mut().find(|route| route.prefix == prefix) {
+            Some(route) => {
+                route.settings = settings;
+                Ok(())
+            }
+            None => Err(Error::new(
+                ErrorKind::UnknownProvider,
+                format!(
+                    "settings given for `{prefix}`, which no provider is registered under; registered prefixes: {known}"
+                ),
+            )),
+        }
+    }
+
+    /// The route registered under exactly `prefix`.
+    pub(crate) fn route(&self, prefix: &str) -> Option<&Route> {
+        self.routes.iter().find(|route| route.prefix == prefix)
     }
 
     /// The registered prefixes, sorted.
@@ -50,20 +103,21 @@ impl Router {
 
     /// The provider registered under exactly `prefix`.
     pub fn provider(&self, prefix: &str) -> Result<&Arc<dyn Provider>, Error> {
+        self.route_named(prefix).map(|route| &route.provider)
+    }
+
+    /// The route registered under exactly `prefix`, or the error listing the known ones.
+    pub(crate) fn route_named(&self, prefix: &str) -> Result<&Route, Error> {
         let prefix = prefix.trim_end_matches('/');
-        self.routes
-            .iter()
-            .find(|route| route.prefix == prefix)
-            .map(|route| &route.provider)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::UnknownProvider,
-                    format!(
-                        "no provider registered under `{prefix}`; registered prefixes: {}",
-                        self.prefixes().join(", ")
-                    ),
-                )
-            })
+        self.route(prefix).ok_or_else(|| {
+            Error::new(
+                ErrorKind::UnknownProvider,
+                format!(
+                    "no provider registered under `{prefix}`; registered prefixes: {}",
+                    self.prefixes().join(", ")
+                ),
+            )
+        })
     }
 
     /// The provider for `model` and the length of the prefix to strip (prefix + `/`).
@@ -116,8 +170,18 @@ mod tests {
     #[test]
     fn longest_prefix_wins_and_only_it_is_stripped() {
         let mut router = Router::default();
-        router.register("a", Arc::new(Named("a")));
-        router.register("a/b", Arc::new(Named("ab")));
+        assert!(
+            router
+                .register("a", Arc::new(Named("a")))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            router
+                .register("a/b", Arc::new(Named("ab")))
+                .unwrap()
+                .is_none()
+        );
         let (provider, strip) = router.resolve("a/b/c").unwrap();
         assert_eq!((provider.name(), &"a/b/c"[strip..]), ("ab", "c"));
         let (provider, strip) = router.resolve("a/openai/gpt-4o").unwrap();
@@ -136,5 +200,27 @@ mod tests {
             router.resolve("gpt-4o").unwrap_err().kind(),
             ErrorKind::UnknownProvider
         );
+    }
+
+    #[test]
+    fn registering_again_returns_the_replaced_provider_and_bad_prefixes_fail() {
+        let mut router = Router::default();
+        assert!(
+            router
+                .register("x/", Arc::new(Named("first")))
+                .unwrap()
+                .is_none()
+        );
+        let replaced = router.register("x", Arc::new(Named("second"))).unwrap();
+        assert_eq!(
+            replaced.map(|p| p.name().to_owned()).as_deref(),
+            Some("first")
+        );
+        assert_eq!(router.prefixes(), ["x"]);
+        assert_eq!(router.resolve("x/m").unwrap().0.name(), "second");
+        for bad in ["", "/", "a b", " "] {
+            let error = router.register(bad, Arc::new(Named("bad"))).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Config, "{bad:?}");
+        }
     }
 }

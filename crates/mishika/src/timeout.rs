@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use http::HeaderValue;
-use http::header::ACCEPT;
 use mishika_core::{
-    Body, CallPolicy, Error, TimeoutPhase, Transport, TransportError, TransportErrorKind,
-    TransportFuture,
+    AnswerUse, Body, CallContext, Error, TimeoutPhase, Transport, TransportError,
+    TransportErrorKind, TransportFuture,
 };
 use tokio::time::{Instant, Sleep};
 
@@ -32,8 +30,10 @@ pub(crate) async fn with_deadline<T>(
 }
 
 /// Wraps a transport so that a response body fails with an idle timeout when no bytes
-/// arrive for the request's `stream_idle_timeout` (or this transport's default). Requests
-/// that accept only `application/json` are not watched: their answers are read inside the
+/// arrive for the request's `stream_idle_timeout` (or this transport's default). Only
+/// requests marked [`AnswerUse::Streamed`] in their [`CallContext`] are watched (every
+/// provider's streams and audio, by [`Call::send_streamed`](mishika_core::Call::send_streamed)
+/// and [`Call::send_sse`](mishika_core::Call::send_sse)); other answers are read inside the
 /// call, under its whole-request deadline.
 #[derive(Debug)]
 pub struct IdleTimeoutTransport {
@@ -66,14 +66,12 @@ impl Transport for IdleTimeoutTransport {
         // An answer the call asks for as JSON is read inside the call, under its
         // whole-request deadline; the idle watch is for bodies handed to the caller (streams,
         // audio), which no deadline covers once the call has returned.
-        let json_only = request.headers().get(ACCEPT).map(HeaderValue::as_bytes)
-            == Some(b"application/json".as_slice());
-        let idle = request
-            .extensions()
-            .get::<CallPolicy>()
-            .and_then(|policy| policy.stream_idle_timeout)
+        let context = CallContext::of(&request);
+        let idle = context
+            .policy
+            .stream_idle_timeout
             .or(self.default_idle)
-            .filter(|_| !json_only);
+            .filter(|_| context.answer == AnswerUse::Streamed);
         let sending = self.inner.send(request);
         match idle {
             None => sending,

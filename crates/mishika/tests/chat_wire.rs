@@ -357,7 +357,7 @@ async fn unknown_prefix_and_bad_header_are_errors_before_any_io() {
     transport.expect_send().never();
     let client = client(transport, "http://h:4000");
     let error = client
-        .chat(ChatRequest::new("openai/gpt-4o", [ChatMessage::user("x")]))
+        .chat(ChatRequest::new("nope/gpt-4o", [ChatMessage::user("x")]))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::UnknownProvider);

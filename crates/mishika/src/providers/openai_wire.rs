@@ -1,8 +1,13 @@
-//! The `mishikallm_proxy/` provider: the MishikaLLM Proxy, an OpenAI-compatible gateway.
+//! The OpenAI wire, one implementation for every OpenAI-shaped backend: the MishikaLLM
+//! Proxy (`mishikallm_proxy/`), OpenAI itself (`openai/`), and any compatible server a
+//! user registers under a prefix of their own ([`OpenAiCompatible::named`]).
 //!
-//! Pure translation: typed request → `http::Request<Bytes>` at `{base}/v1/{endpoint}`,
-//! answer → typed response. Settings, retries and timeouts are the client's.
+//! Pure translation: typed request → `http::Request<Bytes>` at the provider's endpoint
+//! paths, answer → typed response. Settings, retries and timeouts are the client's; how
+//! the base joins the paths, how the key is sent and how errors read come from the
+//! provider's [`ProviderSpec`].
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -10,21 +15,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::ACCEPT;
 use http::{HeaderValue, Method};
-use mishika_core::stream::{SseStream, StreamFrame};
+use mishika_core::stream::StreamFrame;
 use mishika_core::{
     Call, ChatRequest, ChatResponse, ChatStream, CompletionRequest, CompletionResponse,
-    CompletionStream, EmbeddingRequest, EmbeddingResponse, ImageRequest, ImageResponse, ModelList,
-    Provider, ProviderEnv, RerankRequest, RerankResponse, ResponseMetadata, Result, SpeechRequest,
-    SpeechResponse, TranscriptionRequest, TranscriptionResponse, WithMetadata,
+    CompletionStream, EmbeddingRequest, EmbeddingResponse, Error, ImageRequest, ImageResponse,
+    ModelList, Provider, ProviderSpec, RerankRequest, RerankResponse, ResponseMetadata,
+    ResponseStream, Result, SpeechRequest, SpeechResponse, TranscriptionRequest,
+    TranscriptionResponse, WithMetadata,
 };
 use serde::de::DeserializeOwned;
-
-/// The routing prefix of the proxy: `mishikallm_proxy/<model>`.
-pub const PREFIX: &str = "mishikallm_proxy";
-/// Environment variable for the proxy's base URL.
-pub const ENV_API_BASE: &str = "MISHIKALLM_PROXY_API_BASE";
-/// Environment variable for the proxy's key.
-pub const ENV_API_KEY: &str = "MISHIKALLM_PROXY_API_KEY";
 
 /// What the provider's methods return.
 type CallFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -64,31 +63,81 @@ where
 fn post_sse<'a, T>(
     call: &'a Call,
     request: Result<http::Request<Bytes>>,
-) -> CallFuture<'a, SseStream<T>>
+) -> CallFuture<'a, ResponseStream<T>>
 where
     T: StreamFrame + 'a,
 {
     match request {
-        Ok(request) => Box::pin(call.send_sse(accept(request, "text/event-stream"))),
+        Ok(request) => {
+            let opened = call.send_sse::<T>(accept(request, "text/event-stream"));
+            Box::pin(async move { opened.await.map(ResponseStream::from) })
+        }
         Err(error) => Box::pin(std::future::ready(Err(error))),
     }
 }
 
-/// The MishikaLLM Proxy provider (registered by default under [`PREFIX`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct MishikallmProxy;
+/// An OpenAI-shaped backend: every endpoint of the OpenAI API (chat, text completions,
+/// embeddings, images, speech, transcription, models), plus rerank where the server
+/// has it (the proxy does; OpenAI does not).
+///
+/// ```
+/// use mishika::core::{PathStyle, ProviderSpec};
+/// use mishika::providers::OpenAiCompatible;
+///
+/// // A local server speaking OpenAI's wire, under `local/<model>`.
+/// let local = OpenAiCompatible::named(
+///     "local",
+///     ProviderSpec::new()
+///         .env_api_base("LOCAL_LLM_BASE_URL")
+///         .default_api_base("http://127.0.0.1:8000/v1")
+///         .paths(PathStyle::AsGiven),
+/// );
+/// let client = mishika::Client::builder().provider("local", local).build()?;
+/// assert!(client.prefixes().contains(&"local"));
+/// # Ok::<(), mishika::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenAiCompatible {
+    name: Cow<'static, str>,
+    spec: ProviderSpec,
+    rerank: bool,
+}
 
-#[async_trait]
-impl Provider for MishikallmProxy {
-    fn name(&self) -> &str {
-        PREFIX
+impl OpenAiCompatible {
+    /// A backend named `name` (used in errors) with `spec`'s settings and rules; rerank
+    /// answers `Unsupported` until [`with_rerank`](OpenAiCompatible::with_rerank).
+    pub const fn new(name: &'static str, spec: ProviderSpec) -> OpenAiCompatible {
+        OpenAiCompatible {
+            name: Cow::Borrowed(name),
+            spec,
+            rerank: false,
+        }
     }
 
-    fn env(&self) -> ProviderEnv {
-        ProviderEnv {
-            api_base: Some(ENV_API_BASE),
-            api_key: Some(ENV_API_KEY),
+    /// [`new`](OpenAiCompatible::new) with a name made at run time.
+    pub fn named(name: impl Into<String>, spec: ProviderSpec) -> OpenAiCompatible {
+        OpenAiCompatible {
+            name: Cow::Owned(name.into()),
+            spec,
+            rerank: false,
         }
+    }
+
+    /// Whether the server offers `POST rerank` (Cohere's shape, as LiteLLM's proxy serves it).
+    pub const fn with_rerank(mut self, rerank: bool) -> OpenAiCompatible {
+        self.rerank = rerank;
+        self
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiCompatible {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn spec(&self) -> ProviderSpec {
+        self.spec
     }
 
     serialised_first! {
@@ -120,7 +169,7 @@ impl Provider for MishikallmProxy {
 
     async fn speech(&self, call: &Call, request: SpeechRequest) -> Result<SpeechResponse> {
         let http = accept(call.json_request("audio/speech", &request)?, "*/*");
-        let (parts, body) = call.send_checked(http).await?.into_parts();
+        let (parts, body) = call.send_streamed(http).await?.into_parts();
         Ok(SpeechResponse::new(
             ResponseMetadata::new(parts.status, parts.headers),
             body,
@@ -146,19 +195,19 @@ impl Provider for MishikallmProxy {
     }
 
     async fn rerank(&self, call: &Call, request: RerankRequest) -> Result<RerankResponse> {
+        if !self.rerank {
+            return Err(Error::unsupported(&self.name, "rerank"));
+        }
         call.send_json(call.json_request("rerank", &request)?).await
     }
 
     async fn list_models(&self, call: &Call) -> Result<ModelList> {
-        let http = call.request(Method::GET, "models", None, bytes::Bytes::new())?;
+        let http = call.request(Method::GET, "models", None, Bytes::new())?;
         call.send_json(accept(http, "application/json")).await
     }
 }
 
-fn accept(
-    mut request: http::Request<bytes::Bytes>,
-    value: &'static str,
-) -> http::Request<bytes::Bytes> {
+fn accept(mut request: http::Request<Bytes>, value: &'static str) -> http::Request<Bytes> {
     request
         .headers_mut()
         .insert(ACCEPT, HeaderValue::from_static(value));

@@ -1,0 +1,633 @@
+//! [`Call`]: what a provider is handed for one call — the transport and the settings
+//! resolved for it — with helpers that build requests by the provider's rules and read
+//! the answers; and the [`CallContext`] marker the shared transport layers read.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::decode::{WithMetadata, read_json};
+use crate::error::{Error, MAX_ERROR_BODY, Result};
+use crate::metadata::ResponseMetadata;
+use crate::options::CallPolicy;
+use crate::provider::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
+use crate::secret::ApiKey;
+use crate::stream::SseStream;
+use crate::transport::{Body, Transport, TransportFuture};
+
+/// What becomes of an answer's body, for the shared transport layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnswerUse {
+    /// Read whole inside the call, under its whole-request deadline (JSON answers).
+    #[default]
+    Read,
+    /// Handed to the caller as it arrives (streams, audio): the stream-idle timeout
+    /// watches it.
+    Streamed,
+}
+
+/// The marker a request carries in its `http::Extensions` for the shared transport
+/// layers: the request's own policy overrides, what becomes of its answer, and how its
+/// provider's errors read (for the retry decision). A request without one is read whole,
+/// with OpenAI-shaped errors and the client's policy: [`Call`] inserts the marker only
+/// when something differs, so the common request carries no extension to allocate.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct CallContext {
+    /// The request's own overrides of the client's policy.
+    pub policy: CallPolicy,
+    /// What becomes of the answer's body.
+    pub answer: AnswerUse,
+    /// How the provider's error answers read.
+    pub errors: ErrorRules,
+}
+
+impl CallContext {
+    /// A marker with these parts.
+    pub fn new(policy: CallPolicy, answer: AnswerUse, errors: ErrorRules) -> CallContext {
+        CallContext {
+            policy,
+            answer,
+            errors,
+        }
+    }
+
+    /// The marker of `request`, or the defaults when it has none.
+    pub fn of<B>(request: &http::Request<B>) -> CallContext {
+        request
+            .extensions()
+            .get::<CallContext>()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Mark `request` as one whose answer is handed to the caller as it arrives.
+    pub fn mark_streamed<B>(request: &mut http::Request<B>) {
+        let extensions = request.extensions_mut();
+        match extensions.get_mut::<CallContext>() {
+            Some(context) => context.answer = AnswerUse::Streamed,
+            None => {
+                extensions.insert(CallContext {
+                    answer: AnswerUse::Streamed,
+                    ..CallContext::default()
+                });
+            }
+        }
+    }
+}
+
+/// Everything one call needs besides the request: the transport, the provider's
+/// [`ProviderSpec`] and the settings resolved for it (request > client > process-wide >
+/// the provider's environment > its default).
+#[derive(Clone)]
+pub struct Call {
+    transport: Arc<dyn Transport>,
+    provider: Arc<str>,
+    api_base: Option<String>,
+    api_key: Option<ApiKey>,
+    headers: HeaderMap,
+    policy: CallPolicy,
+    deadline: Option<std::time::Duration>,
+    limits: Limits,
+    spec: ProviderSpec,
+    /// Whether the provider's error rules are not the OpenAI ones (then every request
+    /// carries them for the retry layer).
+    own_errors: bool,
+    endpoints: Option<Arc<EndpointCache>>,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("provider", &self.provider)
+            .field("api_base", &self.api_base)
+            .field("api_key", &self.api_key)
+            .field("headers", &self.headers)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call {
+    /// A call over `transport` for the provider named `provider`, with the default
+    /// [`ProviderSpec`] until [`with_spec`](Call::with_spec).
+    pub fn new(transport: Arc<dyn Transport>, provider: impl Into<Arc<str>>) -> Call {
+        Call {
+            transport,
+            provider: provider.into(),
+            api_base: None,
+            api_key: None,
+            headers: HeaderMap::new(),
+            policy: CallPolicy::default(),
+            deadline: None,
+            limits: Limits::default(),
+            spec: ProviderSpec::new(),
+            own_errors: false,
+            endpoints: None,
+        }
+    }
+
+    /// Share `cache`'s parsed endpoint URIs with other calls, instead of joining and
+    /// parsing the URL on every request (a client passes one to all its calls).
+    pub fn with_endpoint_cache(mut self, cache: Arc<EndpointCache>) -> Call {
+        self.endpoints = Some(cache);
+        self
+    }
+
+    /// Build requests by `spec`'s rules: its authentication, path joining and errors.
+    pub fn with_spec(mut self, spec: ProviderSpec) -> Call {
+        self.own_errors = !(std::ptr::fn_addr_eq(
+            spec.errors.from_response,
+            ErrorRules::OPENAI.from_response as fn(_, &_, &_) -> _,
+        ) && std::ptr::fn_addr_eq(
+            spec.errors.may_retry,
+            ErrorRules::OPENAI.may_retry as fn(_) -> _,
+        ));
+        self.spec = spec;
+        self
+    }
+
+    /// Set the resolved base URL.
+    pub fn with_api_base(mut self, api_base: Option<String>) -> Call {
+        self.api_base = api_base;
+        self
+    }
+
+    /// Set the resolved key (`None`: no key is sent).
+    pub fn with_api_key(mut self, api_key: Option<ApiKey>) -> Call {
+        self.api_key = api_key;
+        self
+    }
+
+    /// Set the extra headers sent on every request of this call.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Call {
+        self.headers = headers;
+        self
+    }
+
+    /// Set the request's own overrides of the transport policy (idle timeout, retries).
+    /// They travel in each request's [`CallContext`].
+    pub fn with_policy(mut self, policy: CallPolicy) -> Call {
+        self.policy = policy;
+        self
+    }
+
+    /// Set the deadline for the whole call, which the client applies around the provider.
+    pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Call {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The deadline for the whole call.
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        self.deadline
+    }
+
+    /// Set the memory limits.
+    pub fn with_limits(mut self, limits: Limits) -> Call {
+        self.limits = limits;
+        self
+    }
+
+    /// The provider's name.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The provider's spec the requests are built by.
+    pub fn spec(&self) -> &ProviderSpec {
+        &self.spec
+    }
+
+    /// The resolved base URL, if any.
+    pub fn api_base(&self) -> Option<&str> {
+        self.api_base.as_deref()
+    }
+
+    /// The resolved key, if any.
+    pub fn api_key(&self) -> Option<&ApiKey> {
+        self.api_key.as_ref()
+    }
+
+    /// The extra headers every request of this call carries (the provider's own from the
+    /// client, its environment's, and the request's).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The request's own overrides of the transport policy.
+    pub fn policy(&self) -> CallPolicy {
+        self.policy
+    }
+
+    /// The memory limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Arc<dyn Transport> {
+        &self.transport
+    }
+
+    /// The URL of `path` on the resolved base, joined by the spec's [`PathStyle`].
+    ///
+    /// Fails with a `Config` error naming every way to set the base URL when none is set.
+    pub fn url(&self, path: &str) -> Result<String> {
+        let base = self
+            .api_base
+            .as_deref()
+            .ok_or_else(|| self.missing_base())?;
+        join_url(self.spec.paths, base, path)
+    }
+
+    fn missing_base(&self) -> Error {
+        let env = match self.spec.env_api_base {
+            Some(variable) => format!(", or the environment variable {variable}"),
+            None => String::new(),
+        };
+        let provider = &self.provider;
+        Error::config(format!(
+            "no API base URL for provider `{provider}`: set it on the request \
+             (`.api_base(..)`), on the client (`Client::builder().api_base(..)` for the proxy, \
+             `.provider_settings(\"{provider}\", ProviderSettings::new().api_base(..))` for \
+             any provider), process-wide (`mishika::set_api_base(..)`, \
+             `mishika::set_provider_settings(..)`){env}"
+        ))
+        .with_provider(self.provider.to_string())
+    }
+
+    /// A request to `path` with the key (by the spec's [`AuthScheme`]), the headers and the
+    /// [`CallContext`] of this call.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<http::Request<Bytes>> {
+        let uri = match (&self.endpoints, &self.api_base) {
+            (Some(cache), Some(base)) => cache.uri(self.spec.paths, base, path)?,
+            _ => parse_uri(self.url(path)?)?,
+        };
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        if let Some(content_type) = content_type {
+            let value = if content_type == JSON {
+                HeaderValue::from_static(JSON) // the common case, without a copy
+            } else {
+                HeaderValue::from_str(content_type)
+                    .map_err(|e| Error::config("invalid content type").with_source(e))?
+            };
+            headers.insert(CONTENT_TYPE, value);
+        }
+        if let Some(key) = &self.api_key {
+            match self.spec.auth {
+                AuthScheme::Bearer => {
+                    let value = key
+                        .bearer()
+                        .ok_or_else(|| Error::config("the API key is not a valid header value"))?;
+                    headers.insert(AUTHORIZATION, value.clone());
+                }
+                AuthScheme::Header(name) => {
+                    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+                        Error::config(format!("invalid authentication header name {name:?}"))
+                            .with_source(e)
+                    })?;
+                    let mut value = HeaderValue::from_str(key.expose())
+                        .map_err(|_| Error::config("the API key is not a valid header value"))?;
+                    value.set_sensitive(true);
+                    headers.insert(name, value);
+                }
+                AuthScheme::None => {}
+            }
+        }
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        if self.own_errors || self.policy != CallPolicy::default() {
+            request.extensions_mut().insert(CallContext {
+                policy: self.policy,
+                answer: AnswerUse::Read,
+                errors: self.spec.errors,
+            });
+        }
+        Ok(request)
+    }
+
+    /// A `POST` of `body` as JSON, serialised once straight to `Bytes`, accepting JSON.
+    pub fn json_request<T: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<http::Request<Bytes>> {
+        // Most requests fit; starting at 512 bytes saves the first few regrowths.
+        let mut json = Vec::with_capacity(512);
+        serde_json::to_writer(&mut json, body)
+            .map_err(|e| Error::config("request could not be serialised").with_source(e))?;
+        let mut request = self.request(Method::POST, path, Some(JSON), Bytes::from(json))?;
+        request
+            .headers_mut()
+            .entry(ACCEPT)
+            .or_insert(HeaderValue::from_static(JSON));
+        Ok(request)
+    }
+
+    // The send family hands the request to the transport before returning its future, so
+    // each future holds the transport's boxed future, not the request: smaller futures to
+    // allocate and move on every call.
+
+    /// Send through the transport; transport failures become `Connection`/`Timeout` errors.
+    /// The answer, whatever its status, is the caller's to read.
+    pub fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<http::Response<Body>>> + Send + '_ {
+        let sending = self.transport.send(request);
+        self.finish_send(sending, false)
+    }
+
+    /// Send and return the response if its status is a success; otherwise the error the
+    /// provider's [`ErrorRules`] read from it. The body of a success is not read.
+    pub fn send_checked(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<http::Response<Body>>> + Send + '_ {
+        let sending = self.transport.send(request);
+        self.finish_send(sending, true)
+    }
+
+    /// [`send_checked`](Call::send_checked) for an answer handed to the caller as it
+    /// arrives (a stream of the provider's own framing, audio): the request is marked
+    /// [`AnswerUse::Streamed`], so the stream-idle timeout watches its body.
+    pub fn send_streamed(
+        &self,
+        mut request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<http::Response<Body>>> + Send + '_ {
+        CallContext::mark_streamed(&mut request);
+        self.send_checked(request)
+    }
+
+    /// Send, check the status, and decode the JSON body into `T` (with its metadata).
+    pub fn send_json<T: DeserializeOwned + WithMetadata + Send>(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<T>> + Send + '_ {
+        let sending = self.transport.send(request);
+        async move {
+            let response = self.finish_send(sending, true).await?;
+            read_json(response, self.limits.max_response_bytes).await
+        }
+    }
+
+    /// Send (as [`send_streamed`](Call::send_streamed)), check the status, and return the
+    /// body as a typed stream of OpenAI-style server-sent events (`data: {json}` …
+    /// `data: [DONE]`).
+    pub fn send_sse<T: crate::stream::StreamFrame>(
+        &self,
+        mut request: http::Request<Bytes>,
+    ) -> impl Future<Output = Result<SseStream<T>>> + Send + '_ {
+        CallContext::mark_streamed(&mut request);
+        let sending = self.transport.send(request);
+        async move {
+            let response = self.finish_send(sending, true).await?;
+            let (parts, body) = response.into_parts();
+            Ok(SseStream::new(
+                body,
+                ResponseMetadata::new(parts.status, parts.headers),
+                self.limits.max_sse_line,
+            ))
+        }
+    }
+
+    /// Await the transport; map its failure, and with `check` turn an error status into
+    /// its [`Error`] by the provider's rules.
+    async fn finish_send(
+        &self,
+        sending: TransportFuture<'_>,
+        check: bool,
+    ) -> Result<http::Response<Body>> {
+        let response = sending
+            .await
+            .map_err(|e| e.into_error().with_provider(self.provider.to_string()))?;
+        if !check || response.status().is_success() {
+            Ok(response)
+        } else {
+            // Boxed: the rare path's buffers stay out of the future every call carries.
+            let error = Box::pin(status_error(response, self.spec.errors)).await;
+            Err(error.with_provider(self.provider.to_string()))
+        }
+    }
+}
+
+const JSON: &str = "application/json";
+
+/// Join a base URL and an endpoint path by `style`: `{base}/v1/{path}` or `{base}/{path}`.
+pub fn join_url(style: PathStyle, base: &str, path: &str) -> Result<String> {
+    let trimmed = base.trim();
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        return Err(Error::config(format!(
+            "API base URL must start with http:// or https://, got `{trimmed}`"
+        )));
+    }
+    let mut root = trimmed.trim_end_matches('/');
+    let path = path.trim_start_matches('/');
+    match style {
+        PathStyle::V1 => {
+            if let Some(stripped) = root.strip_suffix("/v1") {
+                root = stripped;
+            }
+            Ok(format!("{root}/v1/{path}"))
+        }
+        PathStyle::AsGiven => Ok(format!("{root}/{path}")),
+    }
+}
+
+/// Parse a joined endpoint URL.
+fn parse_uri(url: String) -> Result<http::Uri> {
+    http::Uri::try_from(url.as_str())
+        .map_err(|e| Error::config(format!("invalid API base URL, giving `{url}`")).with_source(e))
+}
+
+/// Endpoint URIs already joined and parsed, by base URL and path: a client sends every
+/// request to the same few, so each is parsed once, not once per request.
+#[derive(Debug, Default)]
+pub struct EndpointCache {
+    entries: std::sync::RwLock<Vec<CachedEndpoint>>,
+}
+
+/// One joined and parsed endpoint, by what it was made of.
+#[derive(Debug)]
+struct CachedEndpoint {
+    style: PathStyle,
+    base: String,
+    path: String,
+    uri: http::Uri,
+}
+
+/// Endpoints a cache remembers; past this, URIs are parsed per request.
+const MAX_CACHED_ENDPOINTS: usize = 64;
+
+impl EndpointCache {
+    /// An empty cache.
+    pub fn new() -> EndpointCache {
+        EndpointCache::default()
+    }
+
+    /// The URI of `path` on `base` joined by `style`: the cached one, or a newly parsed
+    /// one (then cached).
+    pub fn uri(&self, style: PathStyle, base: &str, path: &str) -> Result<http::Uri> {
+        if let Ok(entries) = self.entries.read() {
+            let known = entries
+                .iter()
+                .find(|entry| entry.style == style && entry.base == base && entry.path == path);
+            if let Some(entry) = known {
+                return Ok(entry.uri.clone());
+            }
+        }
+        let uri = parse_uri(join_url(style, base, path)?)?;
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() < MAX_CACHED_ENDPOINTS {
+                entries.push(CachedEndpoint {
+                    style,
+                    base: base.to_owned(),
+                    path: path.to_owned(),
+                    uri: uri.clone(),
+                });
+            }
+        }
+        Ok(uri)
+    }
+}
+
+/// Pass a success through; turn any other status into its [`Error`] by `rules`, reading at
+/// most [`MAX_ERROR_BODY`] × 8 bytes of the error body.
+pub async fn check_status(
+    response: http::Response<Body>,
+    rules: ErrorRules,
+) -> Result<http::Response<Body>> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    Err(Box::pin(status_error(response, rules)).await)
+}
+
+/// The [`Error`] of an answer whose status is not a success, with the head of its body.
+async fn status_error(response: http::Response<Body>, rules: ErrorRules) -> Error {
+    let (parts, body) = response.into_parts();
+    let bytes = body.prefix(MAX_ERROR_BODY * 8).await;
+    (rules.from_response)(parts.status, &parts.headers, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_cache_parses_each_endpoint_once_and_agrees_with_join_url() {
+        let cache = EndpointCache::new();
+        for base in [
+            "http://h:4000",
+            "http://h:4000/",
+            "http://h:4000/v1",
+            "http://h:4000/v1/",
+        ] {
+            for _ in 0..3 {
+                let uri = cache.uri(PathStyle::V1, base, "chat/completions").unwrap();
+                assert_eq!(uri, "http://h:4000/v1/chat/completions");
+            }
+        }
+        assert_eq!(
+            cache.entries.read().unwrap().len(),
+            4,
+            "one entry per base form"
+        );
+        assert_eq!(
+            cache
+                .uri(PathStyle::V1, "http://h:4000", "embeddings")
+                .unwrap(),
+            "http://h:4000/v1/embeddings"
+        );
+        for bad in ["h:4000", "http://bad host"] {
+            let error = cache.uri(PathStyle::V1, bad, "models").unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::Config, "{bad}: {error}");
+        }
+        assert_eq!(
+            cache.entries.read().unwrap().len(),
+            5,
+            "failures are not cached"
+        );
+        for i in 0..100 {
+            let base = format!("http://h{i}:1");
+            assert_eq!(
+                cache.uri(PathStyle::V1, &base, "models").unwrap(),
+                format!("{base}/v1/models").as_str()
+            );
+        }
+        assert_eq!(cache.entries.read().unwrap().len(), MAX_CACHED_ENDPOINTS);
+    }
+
+    #[test]
+    fn paths_join_the_base_as_the_provider_says() {
+        for base in [
+            "http://h:4000",
+            "http://h:4000/",
+            "http://h:4000/v1",
+            "http://h:4000/v1/",
+        ] {
+            assert_eq!(
+                join_url(PathStyle::V1, base, "/chat/completions").unwrap(),
+                "http://h:4000/v1/chat/completions"
+            );
+        }
+        for (base, want) in [
+            (
+                "https://api.openai.com/v1",
+                "https://api.openai.com/v1/chat/completions",
+            ),
+            (
+                "https://api.openai.com/v1/",
+                "https://api.openai.com/v1/chat/completions",
+            ),
+            ("http://h:4000", "http://h:4000/chat/completions"),
+            (
+                "http://h/openai/deployments",
+                "http://h/openai/deployments/chat/completions",
+            ),
+        ] {
+            assert_eq!(
+                join_url(PathStyle::AsGiven, base, "chat/completions").unwrap(),
+                want
+            );
+        }
+        let cache = EndpointCache::new();
+        assert_eq!(
+            cache
+                .uri(PathStyle::AsGiven, "http://h:4000/v1", "models")
+                .unwrap(),
+            "http://h:4000/v1/models"
+        );
+        assert_eq!(
+            cache
+                .uri(PathStyle::V1, "http://h:4000/v1", "models")
+                .unwrap(),
+            "http://h:4000/v1/models"
+        );
+        assert_eq!(
+            cache
+                .uri(PathStyle::AsGiven, "http://h:4000", "models")
+                .unwrap(),
+            "http://h:4000/models",
+            "the cache keys on the style too"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Reading JSON answers: the serde entry points and the direct readers' hook
+//! ([`WithMetadata::read_direct`]), in one place.
+
+use http::HeaderValue;
+use http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+use crate::audio::TranscriptionResponse;
+use crate::chat::ChatResponse;
+use crate::completions::CompletionResponse;
+use crate::embeddings::EmbeddingResponse;
+use crate::error::{Error, Result, truncated_text};
+use crate::images::ImageResponse;
+use crate::metadata::ResponseMetadata;
+use crate::models::ModelList;
+use crate::rerank::RerankResponse;
+use crate::transport::Body;
+
+/// Response types that carry the status and headers of their answer.
+pub trait WithMetadata {
+    /// Store the answer's metadata.
+    fn set_metadata(&mut self, metadata: ResponseMetadata);
+
+    /// Read the answer from its JSON body without serde's visitors, where the type has a
+    /// reader of its own for its common shape; `None` leaves it to serde (the default).
+    /// Where it answers, it answers exactly as serde would. Chat and embedding answers
+    /// have one.
+    fn read_direct(body: &[u8]) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        let _ = body;
+        None
+    }
+}
+
+/// `WithMetadata` and the `metadata()` accessor for every typed JSON answer.
+macro_rules! with_metadata {
+    ($($type:ty $(=> $reader:path)?),*) => {
+        $(
+            impl WithMetadata for $type {
+                fn set_metadata(&mut self, metadata: ResponseMetadata) {
+                    self.metadata = metadata;
+                }
+                $(
+                    fn read_direct(body: &[u8]) -> Option<Self> {
+                        $reader(std::str::from_utf8(body).ok()?)
+                    }
+                )?
+            }
+
+            impl $type {
+                /// The answer's status and headers (`x-litellm-*`, rate limits …).
+                pub fn metadata(&self) -> &ResponseMetadata {
+                    &self.metadata
+                }
+            }
+        )*
+    };
+}
+
+with_metadata!(
+    ChatResponse => crate::direct::response,
+    CompletionResponse,
+    EmbeddingResponse => crate::direct::embeddings,
+    ImageResponse,
+    TranscriptionResponse,
+    RerankResponse,
+    ModelList
+);
+
+/// Read a success body (at most `limit` bytes) and decode it as JSON into `T`.
+pub async fn read_json<T: DeserializeOwned + WithMetadata>(
+    response: http::Response<Body>,
+    limit: usize,
+) -> Result<T> {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect(limit).await?;
+    let mut value: T = match T::read_direct(&bytes) {
+        Some(value) => value,
+        None => decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?,
+    };
+    value.set_metadata(ResponseMetadata::new(parts.status, parts.headers));
+    Ok(value)
+}
+
+/// Bodies up to this size are checked for UTF-8 in one pass before parsing.
+const ONE_PASS_UTF8_LIMIT: usize = 32 * 1024;
+
+/// Decode a JSON body, with an error that shows what arrived instead.
+pub fn decode_json<T: DeserializeOwned>(
+    bytes: &[u8],
+    content_type: Option<&HeaderValue>,
+) -> Result<T> {
+    if bytes.is_empty() {
+        return Err(Error::decode("the response body is empty, expected JSON"));
+    }
+    // Small answers are mostly strings: one UTF-8 pass over the body beats serde_json's
+    // check of each string. Large ones (embeddings) are mostly numbers, where it would not.
+    let decoded = if bytes.len() <= ONE_PASS_UTF8_LIMIT {
+        crate::wire::from_json(bytes)
+    } else {
+        serde_json::from_slice(bytes)
+    };
+    decoded.map_err(|e| {
+        let content_type = content_type
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("no content type");
+        Error::decode(format!(
+            "response is not the expected JSON ({content_type}): {e}; body: {}",
+            truncated_text(bytes, 256)
+        ))
+        .with_source(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_and_large_json_bodies_decode_alike() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Answer {
+            text: String,
+        }
+        let small = br#"{"text":"h\u00e9 \u00e9"}"#;
+        let padding = " ".repeat(ONE_PASS_UTF8_LIMIT);
+        let large = format!(r#"{{"text":"hé é"}}{padding}"#);
+        let want = Answer {
+            text: "hé é".into(),
+        };
+        assert_eq!(decode_json::<Answer>(small, None).unwrap(), want);
+        assert_eq!(decode_json::<Answer>(large.as_bytes(), None).unwrap(), want);
+        for body in [
+            &b"{\"text\":\"\xff\"}"[..],
+            &[b"{\"text\":\"\xff\"}", padding.as_bytes()].concat(),
+        ] {
+            let error = decode_json::<Answer>(body, None).unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::Decode, "{error}");
+        }
+    }
+}
