@@ -12,8 +12,10 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use mishika::{ChatMessage, ChatRequest, Client, ErrorKind};
-use mishika_mock::MockGateway;
+use mishika::core::reexports::async_trait;
+use mishika::core::{AuthScheme, Call, ChatResponse, PathStyle, Provider, ProviderSpec};
+use mishika::{ChatMessage, ChatRequest, Client, ErrorKind, ProviderSettings};
+use mishika_mock::{MockGateway, RecordedRequest};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -23,8 +25,32 @@ fn isolated() -> MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     set_env(None, None);
+    for variable in OTHER_PROVIDER_VARIABLES {
+        set_var(variable, None);
+    }
     mishika::clear_process_settings();
     guard
+}
+
+/// Every other provider's variable, and the force-proxy switch: cleared by `isolated()`.
+const OTHER_PROVIDER_VARIABLES: [&str; 7] = [
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "MISHIKALLM_PROXY",
+];
+
+fn set_var(name: &str, value: Option<&str>) {
+    // SAFETY: as in `set_env`: every test holds SERIAL while touching the environment.
+    unsafe {
+        match value {
+            Some(value) => std::env::set_var(name, value),
+            None => std::env::remove_var(name),
+        }
+    }
 }
 
 fn set_env(base: Option<&str>, key: Option<&str>) {
@@ -241,5 +267,281 @@ async fn environment_key_reaches_every_endpoint() {
             request.path
         );
     }
+    set_env(None, None);
+}
+
+/// A provider of the user's own over the OpenAI chat path, with its own variables.
+#[derive(Debug)]
+struct Custom;
+
+const CUSTOM_SPEC: ProviderSpec = ProviderSpec::new()
+    .env_api_base("CUSTOM_BASE_NEVER_SET")
+    .env_api_key("CUSTOM_KEY_NEVER_SET")
+    .auth(AuthScheme::Header("x-custom-key"))
+    .paths(PathStyle::V1);
+
+#[async_trait]
+impl Provider for Custom {
+    fn name(&self) -> &str {
+        "custom"
+    }
+
+    fn spec(&self) -> ProviderSpec {
+        CUSTOM_SPEC
+    }
+
+    async fn chat(&self, call: &Call, request: ChatRequest) -> mishika::Result<ChatResponse> {
+        call.send_json(call.json_request("chat/completions", &request)?)
+            .await
+    }
+}
+
+/// Every credential-bearing header a request carried, by name.
+fn credentials(request: &RecordedRequest) -> Vec<(String, String)> {
+    let names = [
+        "authorization",
+        "x-api-key",
+        "x-custom-key",
+        "openai-organization",
+        "openai-project",
+        "anthropic-version",
+        "x-proxy-team",
+    ];
+    names
+        .iter()
+        .filter_map(|name| Some((name.to_string(), request.header(name)?.to_owned())))
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect()
+}
+
+async fn one_of_each(gateways: &[&MockGateway; 4], call: impl AsyncFn(&str) -> ()) {
+    for model in [
+        "mishikallm_proxy/p-model",
+        "openai/mock-chat",
+        "anthropic/claude-mock",
+        "custom/c-model",
+    ] {
+        call(model).await;
+    }
+    for gateway in gateways {
+        assert_eq!(gateway.request_count(), 1, "{gateway:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_provider_gets_exactly_its_own_credentials() {
+    let _guard = isolated();
+    let gateways = [
+        MockGateway::start().await.unwrap(),
+        MockGateway::start().await.unwrap(),
+        MockGateway::start().await.unwrap(),
+        MockGateway::start().await.unwrap(),
+    ];
+    let [proxy, openai, anthropic, custom] = &gateways;
+    // The proxy and OpenAI from the environment; Anthropic from the client; the custom
+    // provider from the request.
+    set_env(Some(&proxy.base_url()), Some("sk-proxy-env"));
+    set_var("OPENAI_BASE_URL", Some(&openai.url("/v1")));
+    set_var("OPENAI_API_KEY", Some("sk-openai-env"));
+    set_var("OPENAI_ORGANIZATION", Some("org-env"));
+    set_var("ANTHROPIC_API_KEY", Some("sk-anthropic-env-must-lose"));
+    let client = Client::builder()
+        .header("x-proxy-team", "search")
+        .provider_settings(
+            "anthropic",
+            ProviderSettings::new()
+                .api_base(anthropic.base_url())
+                .api_key("sk-anthropic-client"),
+        )
+        .provider("custom", Custom)
+        .provider_settings(
+            "custom",
+            ProviderSettings::new().api_base(custom.base_url()),
+        )
+        .build()
+        .unwrap();
+    let ask_model = |model: &str| {
+        let request = ChatRequest::new(model, [ChatMessage::user("hi")]).max_tokens(16);
+        if model.starts_with("custom/") {
+            request.api_key("sk-custom-request")
+        } else {
+            request
+        }
+    };
+    one_of_each(&[proxy, openai, anthropic, custom], async |model| {
+        client.chat(ask_model(model)).await.unwrap();
+    })
+    .await;
+    assert_eq!(
+        credentials(&proxy.requests()[0]),
+        pairs(&[
+            ("authorization", "Bearer sk-proxy-env"),
+            ("x-proxy-team", "search")
+        ])
+    );
+    assert_eq!(
+        credentials(&openai.requests()[0]),
+        pairs(&[
+            ("authorization", "Bearer sk-openai-env"),
+            ("openai-organization", "org-env")
+        ])
+    );
+    assert_eq!(
+        credentials(&anthropic.requests()[0]),
+        pairs(&[
+            ("x-api-key", "sk-anthropic-client"),
+            ("anthropic-version", "2023-06-01")
+        ])
+    );
+    assert_eq!(
+        credentials(&custom.requests()[0]),
+        pairs(&[("x-custom-key", "sk-custom-request")])
+    );
+    assert_eq!(proxy.requests()[0].path, "/v1/chat/completions");
+    assert_eq!(openai.requests()[0].path, "/v1/chat/completions");
+    assert_eq!(anthropic.requests()[0].path, "/v1/messages");
+    assert_eq!(custom.requests()[0].path, "/v1/chat/completions");
+    for gateway in &gateways {
+        gateway.clear_requests();
+    }
+
+    // The free functions: the proxy from the environment, OpenAI process-wide (beating its
+    // environment), Anthropic from the environment, the custom provider is not registered
+    // on the process-wide client, so a request-level base and key for OpenAI's model stand
+    // in for "per request".
+    mishika::set_provider_settings(
+        "openai",
+        ProviderSettings::new()
+            .api_base(openai.url("/v1"))
+            .api_key("sk-openai-process")
+            .header("OpenAI-Project", "proj-process"),
+    )
+    .unwrap();
+    set_var("ANTHROPIC_BASE_URL", Some(&anthropic.base_url()));
+    set_var("ANTHROPIC_API_KEY", Some("sk-anthropic-env"));
+    for model in [
+        "mishikallm_proxy/p-model",
+        "openai/mock-chat",
+        "anthropic/claude-mock",
+    ] {
+        mishika::completion(ChatRequest::new(model, [ChatMessage::user("hi")]))
+            .await
+            .unwrap();
+    }
+    mishika::completion(
+        ChatRequest::new("openai/mock-chat", [ChatMessage::user("hi")])
+            .api_base(custom.url("/v1"))
+            .api_key("sk-openai-request"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        credentials(&proxy.requests()[0]),
+        pairs(&[("authorization", "Bearer sk-proxy-env")])
+    );
+    assert_eq!(
+        credentials(&openai.requests()[0]),
+        pairs(&[
+            ("authorization", "Bearer sk-openai-process"),
+            ("openai-organization", "org-env"),
+            ("openai-project", "proj-process"),
+        ])
+    );
+    assert_eq!(
+        credentials(&anthropic.requests()[0]),
+        pairs(&[
+            ("x-api-key", "sk-anthropic-env"),
+            ("anthropic-version", "2023-06-01")
+        ])
+    );
+    assert_eq!(
+        credentials(&custom.requests()[0]),
+        pairs(&[
+            ("authorization", "Bearer sk-openai-request"),
+            ("openai-organization", "org-env"),
+            ("openai-project", "proj-process"),
+        ])
+    );
+    set_env(None, None);
+}
+
+#[tokio::test]
+async fn no_provider_reads_another_providers_variables() {
+    let _guard = isolated();
+    let gateway = MockGateway::start().await.unwrap();
+    // Only OpenAI's variables: the proxy has no base and sends no key.
+    set_var("OPENAI_BASE_URL", Some(&gateway.url("/v1")));
+    set_var("OPENAI_API_KEY", Some("sk-openai-env"));
+    let error = Client::new().unwrap().chat(ask()).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(!error.message().contains("OPENAI"), "{}", error.message());
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .build()
+        .unwrap();
+    client.chat(ask()).await.unwrap();
+    assert_eq!(gateway.requests()[0].header("authorization"), None);
+
+    // Only the proxy's variables: openai/ goes to OpenAI's default base, not the proxy's,
+    // and sends none of the proxy's key.
+    set_var("OPENAI_BASE_URL", None);
+    set_var("OPENAI_API_KEY", None);
+    set_env(Some(&gateway.base_url()), Some("sk-proxy-env"));
+    let call = Client::new()
+        .unwrap()
+        .call_for("openai", &mishika::RequestOptions::default())
+        .unwrap();
+    assert_eq!(call.api_base(), Some("https://api.openai.com/v1"));
+    assert!(call.api_key().is_none());
+    let client = Client::builder()
+        .provider_settings(
+            "openai",
+            ProviderSettings::new().api_base(gateway.url("/v1")),
+        )
+        .build()
+        .unwrap();
+    gateway.clear_requests();
+    client
+        .chat(ChatRequest::new(
+            "openai/mock-chat",
+            [ChatMessage::user("hi")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(gateway.requests()[0].header("authorization"), None);
+    set_env(None, None);
+}
+
+#[tokio::test]
+async fn the_environment_switch_forces_the_proxy() {
+    let _guard = isolated();
+    let gateway = MockGateway::start().await.unwrap();
+    set_env(Some(&gateway.base_url()), Some("sk-proxy-env"));
+    set_var("OPENAI_API_KEY", Some("sk-openai-env"));
+    set_var("MISHIKALLM_PROXY", Some("true"));
+    Client::new()
+        .unwrap()
+        .chat(ChatRequest::new("openai/gpt-4o", [ChatMessage::user("hi")]))
+        .await
+        .unwrap();
+    let seen = gateway.requests();
+    assert_eq!(seen[0].path, "/v1/chat/completions");
+    assert_eq!(seen[0].json().unwrap()["model"], "openai/gpt-4o");
+    assert_eq!(seen[0].header("authorization"), Some("Bearer sk-proxy-env"));
+    set_var("MISHIKALLM_PROXY", Some("false"));
+    let call = Client::new()
+        .unwrap()
+        .route(ChatRequest::new("openai/gpt-4o", [ChatMessage::user("hi")]));
+    let (provider, _, request) = call.unwrap();
+    assert_eq!(
+        (provider.name(), request.model.as_str()),
+        ("openai", "gpt-4o")
+    );
     set_env(None, None);
 }

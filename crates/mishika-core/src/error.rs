@@ -308,6 +308,37 @@ impl Error {
         self
     }
 
+    /// Attach the HTTP status of the answer this error came from.
+    pub fn with_status(mut self, status: StatusCode) -> Error {
+        self.inner.status = Some(status);
+        self
+    }
+
+    /// Attach the server's error `type` (e.g. `invalid_request_error`).
+    pub fn with_error_type(mut self, error_type: impl Into<String>) -> Error {
+        self.inner.error_type = Some(error_type.into());
+        self
+    }
+
+    /// Attach the raw response body, kept as text and truncated to [`MAX_ERROR_BODY`]
+    /// bytes as [`Error::from_response`] keeps it.
+    pub fn with_body(mut self, body: &[u8]) -> Error {
+        self.inner.body = Some(truncated_text(body, MAX_ERROR_BODY));
+        self
+    }
+
+    /// Attach the response headers of the answer this error came from.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Error {
+        self.inner.headers = Some(headers);
+        self
+    }
+
+    /// Attach how long the server asked to wait before retrying (see [`retry_after`]).
+    pub fn with_retry_after(mut self, wait: Duration) -> Error {
+        self.inner.retry_after = Some(wait);
+        self
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
         self.inner.kind
@@ -772,6 +803,27 @@ mod tests {
         assert_eq!(error.error_type(), None);
         let error = Error::from_stream_frame(br#"{"error":{"message":"boom"}}"#);
         assert_eq!(error.kind(), ErrorKind::Stream);
+    }
+
+    #[test]
+    fn builders_set_what_from_response_sets() {
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", http::HeaderValue::from_static("3"));
+        let body = vec![b'y'; MAX_ERROR_BODY + 10];
+        let built = Error::new(ErrorKind::RateLimit, "slow down")
+            .with_status(status(429))
+            .with_error_type("rate_limit_error")
+            .with_body(&body)
+            .with_headers(headers.clone())
+            .with_retry_after(Duration::from_secs(3));
+        let parsed = Error::from_response(status(429), &headers, &body);
+        assert_eq!(built.status(), Some(status(429)));
+        assert_eq!(built.error_type(), Some("rate_limit_error"));
+        assert_eq!(built.body(), parsed.body());
+        assert_eq!(built.headers(), Some(&headers));
+        assert_eq!(built.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(built.retry_after(), parsed.retry_after());
+        assert!(built.is_retryable());
     }
 
     #[test]
