@@ -30,6 +30,11 @@
 //! `{"error":{"message":..,"type":..,"param":..,"code":".."}}`; unknown routes
 //! get FastAPI's `404 {"detail":"Not Found"}`.
 //!
+//! Every model has a context window of [`CONTEXT_WINDOW_TOKENS`]; models named
+//! with [`SMALL_CONTEXT_MODEL_MARKER`] (e.g. `mock-small-context`) only
+//! [`SMALL_CONTEXT_WINDOW_TOKENS`]. A longer chat prompt gets OpenAI's
+//! `400 context_length_exceeded`.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
@@ -70,6 +75,7 @@ pub use record::RecordedRequest;
 pub use routes::embeddings::mock_embedding;
 pub use routes::images::PNG_1X1;
 pub use routes::rerank::mock_rerank_score;
+pub use routes::{CONTEXT_WINDOW_TOKENS, SMALL_CONTEXT_MODEL_MARKER, SMALL_CONTEXT_WINDOW_TOKENS};
 pub use script::ScriptedResponse;
 
 /// Request bodies larger than this many bytes are refused with `413`.

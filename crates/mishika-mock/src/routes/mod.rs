@@ -1,5 +1,5 @@
 //! Routing and the pieces every endpoint shares: the key check, JSON and SSE
-//! answers, the LiteLLM error envelope, word counting.
+//! answers, the LiteLLM error envelope, word counting, context windows.
 
 mod audio;
 mod chat;
@@ -31,6 +31,8 @@ pub(crate) struct ApiError {
     message: String,
     error_type: &'static str,
     param: Value,
+    /// The `code`; `None` sends the status as a string, as LiteLLM does.
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -46,11 +48,24 @@ impl ApiError {
             message: message.into(),
             error_type,
             param,
+            code: None,
         }
     }
 
+    /// The same error with this `code` instead of the status.
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     fn into_reply(self) -> Reply {
-        error_response(self.status, &self.message, self.error_type, self.param)
+        match self.code {
+            Some(code) => json_with_status(
+                self.status,
+                &error_envelope(&self.message, self.error_type, self.param, code),
+            ),
+            None => error_response(self.status, &self.message, self.error_type, self.param),
+        }
     }
 }
 
@@ -178,6 +193,25 @@ fn authorized(expected: Option<&str>, headers: &HeaderMap) -> bool {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     presented == Some(expected)
+}
+
+/// The context window of every mock model, in tokens (whitespace-separated words).
+pub const CONTEXT_WINDOW_TOKENS: usize = 200_000;
+
+/// Models whose name contains this (e.g. `mock-small-context`) have a context
+/// window of only [`SMALL_CONTEXT_WINDOW_TOKENS`].
+pub const SMALL_CONTEXT_MODEL_MARKER: &str = "small-context";
+
+/// The context window of models named with [`SMALL_CONTEXT_MODEL_MARKER`], in tokens.
+pub const SMALL_CONTEXT_WINDOW_TOKENS: usize = 16;
+
+/// The context window of `model`, in tokens.
+pub(crate) fn context_window(model: &str) -> usize {
+    if model.contains(SMALL_CONTEXT_MODEL_MARKER) {
+        SMALL_CONTEXT_WINDOW_TOKENS
+    } else {
+        CONTEXT_WINDOW_TOKENS
+    }
 }
 
 /// `{"error":{"message","type","param","code"}}` — LiteLLM's error shape.
