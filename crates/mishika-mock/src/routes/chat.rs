@@ -13,9 +13,11 @@ use crate::record::RecordedRequest;
 
 const MAX_CHOICES: usize = 128;
 const TOOL_CALL_ID: &str = "call_mock_1";
-const TOOL_ARGUMENTS: &str = r#"{"location":"Paris"}"#;
+/// The arguments of every mock tool call (also the `input` of the Messages
+/// route's `tool_use` blocks).
+pub(crate) const TOOL_ARGUMENTS: &str = r#"{"location":"Paris"}"#;
 /// `TOOL_ARGUMENTS` as it is streamed.
-const TOOL_ARGUMENT_PIECES: [&str; 3] = [r#"{"loc"#, r#"ation":"Pa"#, r#"ris"}"#];
+pub(crate) const TOOL_ARGUMENT_PIECES: [&str; 3] = [r#"{"loc"#, r#"ation":"Pa"#, r#"ris"}"#];
 
 enum Answer {
     Text(String),
@@ -189,7 +191,7 @@ fn message_text(message: &Value) -> String {
 
 /// The text of a `content` value: the string itself, or the `text` of its
 /// `type: "text"` parts joined with one space; anything else is empty.
-fn content_text(content: &Value) -> String {
+pub(crate) fn content_text(content: &Value) -> String {
     match content {
         Value::String(text) => text.clone(),
         Value::Array(parts) => parts
@@ -208,7 +210,7 @@ fn first_tool_name(body: &Map<String, Value>) -> Option<String> {
 }
 
 /// Whether `text` contains the word "weather" (any case).
-fn mentions_weather(text: &str) -> bool {
+pub(crate) fn mentions_weather(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric())
         .any(|word| word.eq_ignore_ascii_case("weather"))
 }

@@ -7,6 +7,7 @@ mod completions;
 pub(crate) mod embeddings;
 mod health;
 pub(crate) mod images;
+pub(crate) mod messages;
 mod models;
 pub(crate) mod rerank;
 
@@ -86,6 +87,7 @@ pub(crate) struct Ctx<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
     Chat,
+    Messages,
     Completions,
     Embeddings,
     ImageGenerations,
@@ -107,6 +109,7 @@ impl Route {
             .unwrap_or(path);
         let route = match path {
             "/chat/completions" => Route::Chat,
+            "/messages" => Route::Messages,
             "/completions" => Route::Completions,
             "/embeddings" => Route::Embeddings,
             "/images/generations" => Route::ImageGenerations,
@@ -156,7 +159,15 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>, request: &RecordedRequest) -> Reply {
         }
         return response;
     }
-    if !route.is_public() && !authorized(ctx.api_key, &request.headers) {
+    if route == Route::Messages {
+        // Anthropic's wire: the key may also come as `x-api-key` (LiteLLM
+        // accepts both), and the 401 uses Anthropic's envelope.
+        if !authorized(ctx.api_key, &request.headers)
+            && !x_api_key_matches(ctx.api_key, &request.headers)
+        {
+            return messages::unauthorized(&request.headers);
+        }
+    } else if !route.is_public() && !authorized(ctx.api_key, &request.headers) {
         return error_response(
             StatusCode::UNAUTHORIZED,
             "Authentication Error, Invalid proxy server token passed. \
@@ -167,6 +178,7 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>, request: &RecordedRequest) -> Reply {
     }
     let result = match route {
         Route::Chat => chat::chat(ctx, request),
+        Route::Messages => Ok(messages::messages(ctx, request)),
         Route::Completions => completions::completions(ctx, request),
         Route::Embeddings => embeddings::embeddings(ctx, request),
         Route::ImageGenerations => images::generations(ctx, request),
@@ -193,6 +205,18 @@ fn authorized(expected: Option<&str>, headers: &HeaderMap) -> bool {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     presented == Some(expected)
+}
+
+/// Whether the `x-api-key` header carries the expected key (always true without one).
+fn x_api_key_matches(expected: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        == Some(expected)
 }
 
 /// The context window of every mock model, in tokens (whitespace-separated words).
@@ -317,6 +341,19 @@ pub(crate) fn sse_response(ctx: &Ctx<'_>, events: &[Value]) -> Reply {
         .iter()
         .map(|event| Bytes::from(format!("data: {event}\n\n")))
         .chain(std::iter::once(Bytes::from_static(b"data: [DONE]\n\n")));
+    let mut response = streamed_response(ctx, "text/event-stream", StreamPlan::chunks(chunks));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A successful SSE answer of named events, Anthropic's way: each event is its
+/// own chunk `event: <name>\ndata: <json>\n\n`, with no `[DONE]` at the end.
+pub(crate) fn named_sse_response(ctx: &Ctx<'_>, events: &[(&str, Value)]) -> Reply {
+    let chunks = events
+        .iter()
+        .map(|(name, data)| Bytes::from(format!("event: {name}\ndata: {data}\n\n")));
     let mut response = streamed_response(ctx, "text/event-stream", StreamPlan::chunks(chunks));
     response
         .headers_mut()
@@ -460,6 +497,8 @@ mod tests {
     fn routes_with_and_without_v1() {
         assert_eq!(Route::from_path("/v1/chat/completions"), Some(Route::Chat));
         assert_eq!(Route::from_path("/chat/completions"), Some(Route::Chat));
+        assert_eq!(Route::from_path("/v1/messages"), Some(Route::Messages));
+        assert_eq!(Route::from_path("/messages"), Some(Route::Messages));
         assert_eq!(Route::from_path("/v1/v2/rerank"), Some(Route::Rerank));
         assert_eq!(Route::from_path("/v2/rerank"), Some(Route::Rerank));
         assert_eq!(
