@@ -8,7 +8,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /v1/chat/completions` | echoes the last user message (JSON or SSE); calls the first tool when that message says "weather" |
-//! | `POST /v1/messages` | Anthropic's Messages API: the same answers as chat, as a `message` or named SSE events |
+//! | `POST /v1/messages` | Anthropic's Messages API (wants `anthropic-version`): the same answers as chat, as a `message` or named SSE events |
 //! | `POST /v1/completions` | echoes each prompt (JSON or SSE) |
 //! | `POST /v1/embeddings` | deterministic vectors, float or base64 |
 //! | `POST /v1/images/generations` | URLs to (or base64 of) a 1×1 PNG, served at `GET /files/image-<i>.png` |

@@ -369,6 +369,13 @@ async fn validation_errors_use_anthropics_envelope() {
     assert_eq!(malformed.json()["type"], "error");
     assert_eq!(malformed.json()["error"]["type"], "invalid_request_error");
 
+    let no_version = post_json(gateway.addr(), "/v1/messages", &[], &hello()).await;
+    assert_eq!(no_version.status, 400);
+    assert_eq!(
+        no_version.json(),
+        invalid("anthropic-version: header is required")
+    );
+
     let wrong_method = common::get(gateway.addr(), "/v1/messages").await;
     assert_eq!(wrong_method.status, 405);
 }

@@ -3,6 +3,10 @@
 //! turn mentions the weather — in Anthropic's shapes: a `message` object, or
 //! named SSE events (`message_start` … `message_stop`). Errors use Anthropic's
 //! envelope `{"type":"error","error":{"type":..,"message":..}}`.
+//!
+//! Like Anthropic's API, the route wants an `anthropic-version` header (any
+//! value; LiteLLM always sends `2023-06-01` upstream) and answers `400`
+//! without one.
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, StatusCode};
@@ -93,6 +97,11 @@ pub(crate) fn messages(ctx: &Ctx<'_>, request: &RecordedRequest) -> Reply {
 }
 
 fn answer(ctx: &Ctx<'_>, request: &RecordedRequest) -> Result<Reply, MessagesError> {
+    if !request.headers.contains_key("anthropic-version") {
+        return Err(MessagesError::invalid(
+            "anthropic-version: header is required",
+        ));
+    }
     let body = match serde_json::from_slice::<Value>(&request.body) {
         Ok(Value::Object(body)) => body,
         Ok(_) => return Err(MessagesError::invalid("request body must be a JSON object")),
