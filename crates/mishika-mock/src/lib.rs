@@ -7,7 +7,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/chat/completions` | echoes the last user message (JSON or SSE); calls the first tool when that message says "weather" |
+//! | `POST /v1/chat/completions` | echoes the last user message, or a tool result after it (JSON or SSE); calls the first tool when that text says "weather" |
 //! | `POST /v1/messages` | Anthropic's Messages API (wants `anthropic-version`): the same answers as chat, as a `message` or named SSE events |
 //! | `POST /v1/completions` | echoes each prompt (JSON or SSE) |
 //! | `POST /v1/embeddings` | deterministic vectors, float or base64 |

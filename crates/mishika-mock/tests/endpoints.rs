@@ -213,6 +213,37 @@ async fn chat_tool_call_plain_and_streamed() {
 }
 
 #[tokio::test]
+async fn chat_answers_a_tool_result_with_its_text() {
+    let gateway = MockGateway::start().await.unwrap();
+    let body = post_json(
+        gateway.addr(),
+        "/v1/chat/completions",
+        &[],
+        &json!({
+            "model": "mock-chat",
+            "messages": [
+                {"role": "user", "content": "What's the weather in Paris?"},
+                {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "call_mock_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}
+                }]},
+                {"role": "tool", "tool_call_id": "call_mock_1", "content": "Sunny, 21 C"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+        }),
+    )
+    .await
+    .json();
+    assert_eq!(
+        body["choices"][0]["message"],
+        json!({"role": "assistant", "content": "Sunny, 21 C"})
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    // prompt: 5 + 0 + 3 words.
+    assert_eq!(body["usage"]["prompt_tokens"], 8);
+}
+
+#[tokio::test]
 async fn chat_validation_errors() {
     let gateway = MockGateway::start().await.unwrap();
     let addr = gateway.addr();

@@ -1,5 +1,6 @@
-//! `POST /v1/chat/completions`: echoes the last user message, or calls the
-//! first tool when that message mentions the weather. A prompt longer than the
+//! `POST /v1/chat/completions`: echoes the last user message (or the result
+//! of a `tool` message that comes after it, so tool loops end), or calls the
+//! first tool when that text mentions the weather. A prompt longer than the
 //! model's context window gets OpenAI's `400 context_length_exceeded`.
 
 use serde_json::{Map, Value, json};
@@ -71,7 +72,7 @@ pub(crate) fn chat(ctx: &Ctx<'_>, request: &RecordedRequest) -> Handled {
     let reply = messages
         .iter()
         .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
         .map(message_text)
         .unwrap_or_default();
     let answer = match first_tool_name(&body) {
