@@ -211,8 +211,9 @@ impl fmt::Debug for MockGatewayBuilder {
 
 impl MockGatewayBuilder {
     /// Requires `Authorization: Bearer <key>` on every route except the health
-    /// checks and the generated image files; a missing or wrong key gets a
-    /// LiteLLM-style `401`. The key is never echoed back.
+    /// checks and the generated image files (`/v1/messages` also accepts
+    /// `x-api-key: <key>`); a missing or wrong key gets a LiteLLM-style `401`
+    /// (Anthropic-style on `/v1/messages`). The key is never echoed back.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self

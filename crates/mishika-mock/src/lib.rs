@@ -7,7 +7,8 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/chat/completions` | echoes the last user message (JSON or SSE); calls the first tool when that message says "weather" |
+//! | `POST /v1/chat/completions` | echoes the last user message, or a tool result after it (JSON or SSE); calls the first tool when that text says "weather" |
+//! | `POST /v1/messages` | Anthropic's Messages API (wants `anthropic-version`): the same answers as chat, as a `message` or named SSE events |
 //! | `POST /v1/completions` | echoes each prompt (JSON or SSE) |
 //! | `POST /v1/embeddings` | deterministic vectors, float or base64 |
 //! | `POST /v1/images/generations` | URLs to (or base64 of) a 1×1 PNG, served at `GET /files/image-<i>.png` |
@@ -18,17 +19,24 @@
 //! | `GET /health`, `/health/liveliness` | `"I'm alive!"` |
 //!
 //! With [`MockGatewayBuilder::api_key`], every known route except the health
-//! checks and the image files requires `Authorization: Bearer <key>`; the order
-//! is FastAPI's: unknown path → 404, wrong method → 405, then the key → 401,
-//! then the body (malformed JSON or missing `model` → 400). Bodies over 64 MiB
-//! get 413.
+//! checks and the image files requires `Authorization: Bearer <key>` (on
+//! `/v1/messages`, `x-api-key: <key>` works too); the order is FastAPI's:
+//! unknown path → 404, wrong method → 405, then the key → 401, then the body
+//! (malformed JSON or missing `model` → 400). Bodies over 64 MiB get 413.
 //!
 //! Token counts everywhere are whitespace-separated words. Every request is
 //! recorded ([`MockGateway::requests`]); any answer can be replaced by a
 //! [`ScriptedResponse`] (errors, delays, abrupt drops, streams held open).
 //! Errors use LiteLLM's envelope
-//! `{"error":{"message":..,"type":..,"param":..,"code":".."}}`; unknown routes
-//! get FastAPI's `404 {"detail":"Not Found"}`.
+//! `{"error":{"message":..,"type":..,"param":..,"code":".."}}`, except on
+//! `/v1/messages`, which uses Anthropic's
+//! `{"type":"error","error":{"type":..,"message":..}}`; unknown routes get
+//! FastAPI's `404 {"detail":"Not Found"}`.
+//!
+//! Every model has a context window of [`CONTEXT_WINDOW_TOKENS`]; models named
+//! with [`SMALL_CONTEXT_MODEL_MARKER`] (e.g. `mock-small-context`) only
+//! [`SMALL_CONTEXT_WINDOW_TOKENS`]. A longer prompt gets the provider's
+//! `400` (on `/v1/messages`: `prompt is too long: N tokens > M maximum`).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -70,6 +78,7 @@ pub use record::RecordedRequest;
 pub use routes::embeddings::mock_embedding;
 pub use routes::images::PNG_1X1;
 pub use routes::rerank::mock_rerank_score;
+pub use routes::{CONTEXT_WINDOW_TOKENS, SMALL_CONTEXT_MODEL_MARKER, SMALL_CONTEXT_WINDOW_TOKENS};
 pub use script::ScriptedResponse;
 
 /// Request bodies larger than this many bytes are refused with `413`.

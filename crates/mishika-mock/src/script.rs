@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 
 use crate::body::{ChunkSource, DropTracker, Ending, MockBody, StreamPlan};
 use crate::routes::error_envelope;
+use crate::routes::messages::anthropic_error_envelope;
 
 /// A canned answer for the next request, built reqwest-style.
 ///
@@ -26,7 +27,10 @@ use crate::routes::error_envelope;
 ///     .body("hello world")
 ///     .chunk_size(4)
 ///     .chunk_delay(Duration::from_millis(5));
-/// # let _ = (limited, cut, slow);
+/// // Anthropic's "overloaded", as a status and as an error inside a stream.
+/// let overloaded = ScriptedResponse::anthropic_error(529, "overloaded_error", "Overloaded");
+/// let broken = ScriptedResponse::anthropic_stream_error("Hel", "overloaded_error", "Overloaded");
+/// # let _ = (limited, cut, slow, overloaded, broken);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ScriptedResponse {
@@ -44,6 +48,7 @@ pub struct ScriptedResponse {
 #[derive(Debug, Clone)]
 enum ScriptBody {
     Raw(Bytes),
+    /// Whole SSE frames, each ending in a blank line.
     Sse(Vec<String>),
 }
 
@@ -86,11 +91,88 @@ impl ScriptedResponse {
     /// each frame is sent as its own chunk `data: {frame}\n\n`. Include
     /// `"[DONE]"` yourself if you want it.
     pub fn sse<S: Into<String>>(frames: impl IntoIterator<Item = S>) -> Self {
+        let frames = frames
+            .into_iter()
+            .map(|frame| format!("data: {}\n\n", frame.into()));
+        Self::sse_frames(frames.collect())
+    }
+
+    /// A `200` stream of named server-sent events, Anthropic's way, with
+    /// `content-type: text/event-stream`: each `(name, data)` is sent as its
+    /// own chunk `event: {name}\ndata: {data}\n\n`.
+    pub fn sse_events<N: Into<String>, D: Into<String>>(
+        events: impl IntoIterator<Item = (N, D)>,
+    ) -> Self {
+        let frames = events
+            .into_iter()
+            .map(|(name, data)| format!("event: {}\ndata: {}\n\n", name.into(), data.into()));
+        Self::sse_frames(frames.collect())
+    }
+
+    fn sse_frames(frames: Vec<String>) -> Self {
         ScriptedResponse {
             content_type: Some("text/event-stream"),
-            body: ScriptBody::Sse(frames.into_iter().map(Into::into).collect()),
+            body: ScriptBody::Sse(frames),
             ..Self::status(200)
         }
+    }
+
+    /// An Anthropic-style error answer:
+    /// `{"type":"error","error":{"type":..,"message":..}}` with
+    /// `content-type: application/json`, e.g.
+    /// `anthropic_error(529, "overloaded_error", "Overloaded")`.
+    pub fn anthropic_error(
+        status: u16,
+        error_type: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::status(status).json(anthropic_error_envelope(
+            &error_type.into(),
+            &message.into(),
+        ))
+    }
+
+    /// A `200` Anthropic Messages stream that fails midway, as Anthropic's API
+    /// does when it is overloaded: `message_start` (id `msg_mock_scripted`,
+    /// model `mock-scripted`), `content_block_start`, one `text_delta` carrying
+    /// `partial_text`, then `event: error` with
+    /// `{"type":"error","error":{"type":error_type,"message":message}}`, and the
+    /// body ends cleanly.
+    pub fn anthropic_stream_error(
+        partial_text: impl Into<String>,
+        error_type: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let start = serde_json::json!({
+            "type": "message_start",
+            "message": {
+                "id": "msg_mock_scripted",
+                "type": "message",
+                "role": "assistant",
+                "model": "mock-scripted",
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": { "input_tokens": 1, "output_tokens": 1 },
+            },
+        });
+        let block = serde_json::json!({
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": { "type": "text", "text": "" },
+        });
+        let delta = serde_json::json!({
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": { "type": "text_delta", "text": partial_text.into() },
+        });
+        let error = anthropic_error_envelope(&error_type.into(), &message.into());
+        Self::sse_events([
+            ("message_start", start.to_string()),
+            ("content_block_start", block.to_string()),
+            ("content_block_delta", delta.to_string()),
+            ("error", error.to_string()),
+        ])
     }
 
     /// Adds a header (repeatable). Invalid names or values are ignored. A
@@ -132,7 +214,8 @@ impl ScriptedResponse {
     }
 
     /// Splits the body into chunks of `size` bytes (makes the body chunked).
-    /// For [`sse`](Self::sse) answers the frames are concatenated first, so
+    /// For [`sse`](Self::sse) and [`sse_events`](Self::sse_events) answers the
+    /// frames are concatenated first, so
     /// frames (and UTF-8 characters) can straddle chunks.
     pub fn chunk_size(mut self, size: usize) -> Self {
         self.chunk_size = Some(size.max(1));
@@ -169,14 +252,8 @@ impl ScriptedResponse {
 
         let body = if streamed {
             let chunks: Vec<Bytes> = match (self.body, self.chunk_size) {
-                (ScriptBody::Sse(frames), None) => frames
-                    .iter()
-                    .map(|frame| Bytes::from(format!("data: {frame}\n\n")))
-                    .collect(),
-                (ScriptBody::Sse(frames), Some(size)) => {
-                    let joined: String = frames.iter().map(|f| format!("data: {f}\n\n")).collect();
-                    split(Bytes::from(joined), size)
-                }
+                (ScriptBody::Sse(frames), None) => frames.into_iter().map(Bytes::from).collect(),
+                (ScriptBody::Sse(frames), Some(size)) => split(Bytes::from(frames.concat()), size),
                 (ScriptBody::Raw(raw), Some(size)) => split(raw, size),
                 (ScriptBody::Raw(raw), None) => vec![raw],
             };

@@ -72,3 +72,51 @@ async fn binary_prints_its_address_and_serves() {
         let _ = child.0.wait();
     }
 }
+
+#[tokio::test]
+async fn binary_logs_requests_as_json_lines() {
+    let mut child = Guard(
+        Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+            .args(["--log-requests", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = line
+        .trim_end()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let body = json!({"model": "claude-mock", "max_tokens": 8,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let response = common::post_json(
+        addr,
+        "/v1/messages",
+        &[("anthropic-version", "2023-06-01"), ("x-api-key", "k")],
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let _ = common::get(addr, "/health").await;
+
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    let logged: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(logged["method"], "POST");
+    assert_eq!(logged["path"], "/v1/messages");
+    assert_eq!(logged["headers"]["anthropic-version"], "2023-06-01");
+    assert_eq!(logged["headers"]["x-api-key"], "k");
+    assert_eq!(logged["body"], body);
+    let mut second = String::new();
+    stderr.read_line(&mut second).unwrap();
+    let logged: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(logged["path"], "/health");
+    assert_eq!(logged["body"], "");
+}

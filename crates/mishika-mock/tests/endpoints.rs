@@ -7,7 +7,10 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{get, post_json, send, sse_payloads};
-use mishika_mock::{MockGateway, PNG_1X1, mock_embedding, mock_rerank_score};
+use mishika_mock::{
+    CONTEXT_WINDOW_TOKENS, MockGateway, PNG_1X1, SMALL_CONTEXT_WINDOW_TOKENS, mock_embedding,
+    mock_rerank_score,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -210,6 +213,37 @@ async fn chat_tool_call_plain_and_streamed() {
 }
 
 #[tokio::test]
+async fn chat_answers_a_tool_result_with_its_text() {
+    let gateway = MockGateway::start().await.unwrap();
+    let body = post_json(
+        gateway.addr(),
+        "/v1/chat/completions",
+        &[],
+        &json!({
+            "model": "mock-chat",
+            "messages": [
+                {"role": "user", "content": "What's the weather in Paris?"},
+                {"role": "assistant", "content": null, "tool_calls": [{
+                    "id": "call_mock_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"location\":\"Paris\"}"}
+                }]},
+                {"role": "tool", "tool_call_id": "call_mock_1", "content": "Sunny, 21 C"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+        }),
+    )
+    .await
+    .json();
+    assert_eq!(
+        body["choices"][0]["message"],
+        json!({"role": "assistant", "content": "Sunny, 21 C"})
+    );
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    // prompt: 5 + 0 + 3 words.
+    assert_eq!(body["usage"]["prompt_tokens"], 8);
+}
+
+#[tokio::test]
 async fn chat_validation_errors() {
     let gateway = MockGateway::start().await.unwrap();
     let addr = gateway.addr();
@@ -242,6 +276,56 @@ async fn chat_validation_errors() {
 
     let wrong_method = get(addr, "/v1/chat/completions").await;
     assert_eq!(wrong_method.status, 405);
+}
+
+#[tokio::test]
+async fn chat_prompt_longer_than_the_context_window() {
+    let gateway = MockGateway::start().await.unwrap();
+    let words = |n: usize| vec!["w"; n].join(" ");
+    let body = |n: usize| {
+        json!({
+            "model": "mock-small-context",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": words(n)}
+            ]
+        })
+    };
+    let too_long = post_json(
+        gateway.addr(),
+        "/v1/chat/completions",
+        &[],
+        &body(SMALL_CONTEXT_WINDOW_TOKENS - 1),
+    )
+    .await;
+    assert_eq!(too_long.status, 400);
+    assert_eq!(
+        too_long.json(),
+        json!({"error": {
+            "message": "This model's maximum context length is 16 tokens. However, your messages \
+                        resulted in 17 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded"
+        }})
+    );
+    let fits = post_json(
+        gateway.addr(),
+        "/v1/chat/completions",
+        &[],
+        &body(SMALL_CONTEXT_WINDOW_TOKENS - 2),
+    )
+    .await;
+    assert_eq!(fits.status, 200);
+    // Other models have a large window.
+    let mut large = body(CONTEXT_WINDOW_TOKENS - 2);
+    large["model"] = json!("mock-chat");
+    let response = post_json(gateway.addr(), "/v1/chat/completions", &[], &large).await;
+    assert_eq!(response.status, 200);
+    large["messages"][1]["content"] = json!(words(CONTEXT_WINDOW_TOKENS - 1));
+    let response = post_json(gateway.addr(), "/v1/chat/completions", &[], &large).await;
+    assert_eq!(response.status, 400);
+    assert_eq!(response.json()["error"]["code"], "context_length_exceeded");
 }
 
 #[tokio::test]

@@ -1,19 +1,26 @@
-//! `mishika-mock-gateway [--port N] [--api-key K] [--models a,b,c]`
+//! `mishika-mock-gateway [--port N] [--api-key K] [--models a,b,c] [--log-requests]`
 //!
 //! Runs the mock gateway on `127.0.0.1`, prints exactly one line
 //! `listening on http://127.0.0.1:PORT` to stdout, and serves until SIGINT or SIGTERM.
+//! With `--log-requests`, every request is also written to stderr as one JSON
+//! line `{"method","path","headers","body"}` (keys included: the gateway is a
+//! local test fixture); a body that is not JSON is logged as a string.
 
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use mishika_mock::MockGateway;
+use std::time::Duration;
 
-const USAGE: &str = "usage: mishika-mock-gateway [--port N] [--api-key KEY] [--models a,b,c]";
+use mishika_mock::{MockGateway, RecordedRequest};
+
+const USAGE: &str =
+    "usage: mishika-mock-gateway [--port N] [--api-key KEY] [--models a,b,c] [--log-requests]";
 
 struct Args {
     port: u16,
     api_key: Option<String>,
     models: Option<Vec<String>>,
+    log_requests: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -21,6 +28,7 @@ fn parse_args() -> Result<Args, String> {
         port: 0,
         api_key: None,
         models: None,
+        log_requests: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -30,6 +38,10 @@ fn parse_args() -> Result<Args, String> {
         };
         if flag == "--help" || flag == "-h" {
             return Err(USAGE.to_owned());
+        }
+        if flag == "--log-requests" && inline.is_none() {
+            args.log_requests = true;
+            continue;
         }
         let value = match inline.or_else(|| argv.next()) {
             Some(value) => value,
@@ -56,6 +68,47 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// One request as a JSON line.
+fn request_line(request: &RecordedRequest) -> String {
+    let headers: serde_json::Map<String, serde_json::Value> = request
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), serde_json::Value::String(value))
+        })
+        .collect();
+    let body = request.json().unwrap_or_else(|| {
+        serde_json::Value::String(String::from_utf8_lossy(&request.body).into_owned())
+    });
+    serde_json::json!({
+        "method": request.method.as_str(),
+        "path": request.path,
+        "headers": headers,
+        "body": body,
+    })
+    .to_string()
+}
+
+/// Writes every request to stderr as it arrives, forever.
+async fn log_requests(gateway: MockGateway) {
+    let mut logged = 0;
+    loop {
+        if !gateway
+            .wait_for_requests(logged + 1, Duration::from_secs(3600))
+            .await
+        {
+            continue;
+        }
+        let requests = gateway.requests();
+        let mut stderr = std::io::stderr().lock();
+        for request in requests.iter().skip(logged) {
+            let _ = writeln!(stderr, "{}", request_line(request));
+        }
+        logged = requests.len();
+    }
 }
 
 async fn wait_for_signal() {
@@ -114,6 +167,9 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     drop(stdout);
+    if args.log_requests {
+        tokio::spawn(log_requests(gateway.clone()));
+    }
     wait_for_signal().await;
     gateway.shutdown();
     ExitCode::SUCCESS

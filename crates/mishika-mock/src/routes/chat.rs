@@ -1,19 +1,24 @@
-//! `POST /v1/chat/completions`: echoes the last user message, or calls the
-//! first tool when that message mentions the weather.
+//! `POST /v1/chat/completions`: echoes the last user message (or the result
+//! of a `tool` message that comes after it, so tool loops end), or calls the
+//! first tool when that text mentions the weather. A prompt longer than the
+//! model's context window gets OpenAI's `400 context_length_exceeded`.
 
 use serde_json::{Map, Value, json};
 
 use super::{
-    Ctx, Handled, Reply, bad_request, count_param, interleave, json_object, json_response,
-    required_model, sse_response, stream_pieces, usage, wants_stream, wants_stream_usage, words,
+    Ctx, Handled, Reply, bad_request, context_window, count_param, interleave, json_object,
+    json_response, required_model, sse_response, stream_pieces, usage, wants_stream,
+    wants_stream_usage, words,
 };
 use crate::record::RecordedRequest;
 
 const MAX_CHOICES: usize = 128;
 const TOOL_CALL_ID: &str = "call_mock_1";
-const TOOL_ARGUMENTS: &str = r#"{"location":"Paris"}"#;
+/// The arguments of every mock tool call (also the `input` of the Messages
+/// route's `tool_use` blocks).
+pub(crate) const TOOL_ARGUMENTS: &str = r#"{"location":"Paris"}"#;
 /// `TOOL_ARGUMENTS` as it is streamed.
-const TOOL_ARGUMENT_PIECES: [&str; 3] = [r#"{"loc"#, r#"ation":"Pa"#, r#"ris"}"#];
+pub(crate) const TOOL_ARGUMENT_PIECES: [&str; 3] = [r#"{"loc"#, r#"ation":"Pa"#, r#"ris"}"#];
 
 enum Answer {
     Text(String),
@@ -52,10 +57,22 @@ pub(crate) fn chat(ctx: &Ctx<'_>, request: &RecordedRequest) -> Handled {
     let n = count_param(&body, "n", 1, MAX_CHOICES)?;
 
     let prompt_tokens: usize = messages.iter().map(|m| words(&message_text(m))).sum();
+    let window = context_window(&model);
+    if prompt_tokens > window {
+        return Err(bad_request(
+            format!(
+                "This model's maximum context length is {window} tokens. However, your \
+                 messages resulted in {prompt_tokens} tokens. Please reduce the length of \
+                 the messages."
+            ),
+            Some("messages"),
+        )
+        .with_code("context_length_exceeded"));
+    }
     let reply = messages
         .iter()
         .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .find(|m| matches!(m.get("role").and_then(Value::as_str), Some("user" | "tool")))
         .map(message_text)
         .unwrap_or_default();
     let answer = match first_tool_name(&body) {
@@ -170,9 +187,15 @@ fn choice_deltas(answer: &Answer, index: usize) -> Vec<Value> {
 /// A message's text: a string content, or the `text` of its `type: "text"`
 /// parts joined with one space; anything else is empty.
 fn message_text(message: &Value) -> String {
-    match message.get("content") {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts
+    message.get("content").map(content_text).unwrap_or_default()
+}
+
+/// The text of a `content` value: the string itself, or the `text` of its
+/// `type: "text"` parts joined with one space; anything else is empty.
+pub(crate) fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
             .iter()
             .filter(|part| part.get("type").and_then(Value::as_str) == Some("text"))
             .filter_map(|part| part.get("text").and_then(Value::as_str))
@@ -188,7 +211,7 @@ fn first_tool_name(body: &Map<String, Value>) -> Option<String> {
 }
 
 /// Whether `text` contains the word "weather" (any case).
-fn mentions_weather(text: &str) -> bool {
+pub(crate) fn mentions_weather(text: &str) -> bool {
     text.split(|c: char| !c.is_alphanumeric())
         .any(|word| word.eq_ignore_ascii_case("weather"))
 }

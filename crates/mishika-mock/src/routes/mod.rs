@@ -1,5 +1,5 @@
 //! Routing and the pieces every endpoint shares: the key check, JSON and SSE
-//! answers, the LiteLLM error envelope, word counting.
+//! answers, the LiteLLM error envelope, word counting, context windows.
 
 mod audio;
 mod chat;
@@ -7,6 +7,7 @@ mod completions;
 pub(crate) mod embeddings;
 mod health;
 pub(crate) mod images;
+pub(crate) mod messages;
 mod models;
 pub(crate) mod rerank;
 
@@ -31,6 +32,8 @@ pub(crate) struct ApiError {
     message: String,
     error_type: &'static str,
     param: Value,
+    /// The `code`; `None` sends the status as a string, as LiteLLM does.
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -46,11 +49,24 @@ impl ApiError {
             message: message.into(),
             error_type,
             param,
+            code: None,
         }
     }
 
+    /// The same error with this `code` instead of the status.
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
     fn into_reply(self) -> Reply {
-        error_response(self.status, &self.message, self.error_type, self.param)
+        match self.code {
+            Some(code) => json_with_status(
+                self.status,
+                &error_envelope(&self.message, self.error_type, self.param, code),
+            ),
+            None => error_response(self.status, &self.message, self.error_type, self.param),
+        }
     }
 }
 
@@ -71,6 +87,7 @@ pub(crate) struct Ctx<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
     Chat,
+    Messages,
     Completions,
     Embeddings,
     ImageGenerations,
@@ -92,6 +109,7 @@ impl Route {
             .unwrap_or(path);
         let route = match path {
             "/chat/completions" => Route::Chat,
+            "/messages" => Route::Messages,
             "/completions" => Route::Completions,
             "/embeddings" => Route::Embeddings,
             "/images/generations" => Route::ImageGenerations,
@@ -141,7 +159,15 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>, request: &RecordedRequest) -> Reply {
         }
         return response;
     }
-    if !route.is_public() && !authorized(ctx.api_key, &request.headers) {
+    if route == Route::Messages {
+        // Anthropic's wire: the key may also come as `x-api-key` (LiteLLM
+        // accepts both), and the 401 uses Anthropic's envelope.
+        if !authorized(ctx.api_key, &request.headers)
+            && !x_api_key_matches(ctx.api_key, &request.headers)
+        {
+            return messages::unauthorized(&request.headers);
+        }
+    } else if !route.is_public() && !authorized(ctx.api_key, &request.headers) {
         return error_response(
             StatusCode::UNAUTHORIZED,
             "Authentication Error, Invalid proxy server token passed. \
@@ -152,6 +178,7 @@ pub(crate) fn dispatch(ctx: &Ctx<'_>, request: &RecordedRequest) -> Reply {
     }
     let result = match route {
         Route::Chat => chat::chat(ctx, request),
+        Route::Messages => Ok(messages::messages(ctx, request)),
         Route::Completions => completions::completions(ctx, request),
         Route::Embeddings => embeddings::embeddings(ctx, request),
         Route::ImageGenerations => images::generations(ctx, request),
@@ -178,6 +205,37 @@ fn authorized(expected: Option<&str>, headers: &HeaderMap) -> bool {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     presented == Some(expected)
+}
+
+/// Whether the `x-api-key` header carries the expected key (always true without one).
+fn x_api_key_matches(expected: Option<&str>, headers: &HeaderMap) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        == Some(expected)
+}
+
+/// The context window of every mock model, in tokens (whitespace-separated words).
+pub const CONTEXT_WINDOW_TOKENS: usize = 200_000;
+
+/// Models whose name contains this (e.g. `mock-small-context`) have a context
+/// window of only [`SMALL_CONTEXT_WINDOW_TOKENS`].
+pub const SMALL_CONTEXT_MODEL_MARKER: &str = "small-context";
+
+/// The context window of models named with [`SMALL_CONTEXT_MODEL_MARKER`], in tokens.
+pub const SMALL_CONTEXT_WINDOW_TOKENS: usize = 16;
+
+/// The context window of `model`, in tokens.
+pub(crate) fn context_window(model: &str) -> usize {
+    if model.contains(SMALL_CONTEXT_MODEL_MARKER) {
+        SMALL_CONTEXT_WINDOW_TOKENS
+    } else {
+        CONTEXT_WINDOW_TOKENS
+    }
 }
 
 /// `{"error":{"message","type","param","code"}}` — LiteLLM's error shape.
@@ -283,6 +341,19 @@ pub(crate) fn sse_response(ctx: &Ctx<'_>, events: &[Value]) -> Reply {
         .iter()
         .map(|event| Bytes::from(format!("data: {event}\n\n")))
         .chain(std::iter::once(Bytes::from_static(b"data: [DONE]\n\n")));
+    let mut response = streamed_response(ctx, "text/event-stream", StreamPlan::chunks(chunks));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A successful SSE answer of named events, Anthropic's way: each event is its
+/// own chunk `event: <name>\ndata: <json>\n\n`, with no `[DONE]` at the end.
+pub(crate) fn named_sse_response(ctx: &Ctx<'_>, events: &[(&str, Value)]) -> Reply {
+    let chunks = events
+        .iter()
+        .map(|(name, data)| Bytes::from(format!("event: {name}\ndata: {data}\n\n")));
     let mut response = streamed_response(ctx, "text/event-stream", StreamPlan::chunks(chunks));
     response
         .headers_mut()
@@ -426,6 +497,8 @@ mod tests {
     fn routes_with_and_without_v1() {
         assert_eq!(Route::from_path("/v1/chat/completions"), Some(Route::Chat));
         assert_eq!(Route::from_path("/chat/completions"), Some(Route::Chat));
+        assert_eq!(Route::from_path("/v1/messages"), Some(Route::Messages));
+        assert_eq!(Route::from_path("/messages"), Some(Route::Messages));
         assert_eq!(Route::from_path("/v1/v2/rerank"), Some(Route::Rerank));
         assert_eq!(Route::from_path("/v2/rerank"), Some(Route::Rerank));
         assert_eq!(

@@ -191,3 +191,18 @@ pub fn sse_payloads(body: &[u8]) -> Vec<String> {
         .map(|frame| frame.strip_prefix("data: ").expect("data frame").to_owned())
         .collect()
 }
+
+/// The `(event name, JSON data)` of named `event: ..\ndata: ..\n\n` frames.
+pub fn named_sse_events(body: &[u8]) -> Vec<(String, serde_json::Value)> {
+    String::from_utf8(body.to_vec())
+        .unwrap()
+        .split("\n\n")
+        .filter(|frame| !frame.is_empty())
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').expect("two lines");
+            let name = event.strip_prefix("event: ").expect("event line");
+            let data = data.strip_prefix("data: ").expect("data line");
+            (name.to_owned(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
