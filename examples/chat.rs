@@ -1,4 +1,5 @@
-//! Chat: `cargo run --example chat -- <model> <prompt>` prints the reply's content.
+//! Chat: `cargo run --example chat -- <model> <prompt>` (`mishikallm_proxy/…`,
+//! `openai/…` or `anthropic/…`) prints the reply's content.
 
 mod support;
 
@@ -9,7 +10,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, gateway) = support::client().await?;
     let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
     let prompt = support::arg(2, "What is the capital of France?");
-    eprintln!("gateway: {}", gateway.label);
+    eprintln!("gateway: {}", support::answered_by(&model, &gateway));
 
     let response = client
         .chat(ChatRequest::new(model, [ChatMessage::user(prompt)]))

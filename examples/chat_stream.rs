@@ -1,4 +1,5 @@
-//! Streamed chat: `cargo run --example chat_stream -- <model> <prompt>` prints the deltas
+//! Streamed chat: `cargo run --example chat_stream -- <model> <prompt>` (`mishikallm_proxy/…`,
+//! `openai/…` or `anthropic/…`) prints the deltas
 //! as they arrive.
 
 mod support;
@@ -13,7 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, gateway) = support::client().await?;
     let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
     let prompt = support::arg(2, "Write a haiku about Rust.");
-    eprintln!("gateway: {}", gateway.label);
+    eprintln!("gateway: {}", support::answered_by(&model, &gateway));
 
     let mut stream = client
         .chat_stream(ChatRequest::new(model, [ChatMessage::user(prompt)]))

@@ -1,9 +1,11 @@
 //! Shared by the examples: use the proxy named by `MISHIKALLM_PROXY_API_BASE` when it is
-//! set, otherwise start the in-process `MockGateway` so every example runs with zero setup.
+//! set, OpenAI when `OPENAI_API_KEY` is, Anthropic when `ANTHROPIC_API_KEY` is; every
+//! provider left unconfigured is pointed at the in-process `MockGateway` (which speaks the
+//! OpenAI and the Anthropic wire), so every example runs with zero setup.
 
 #![allow(dead_code)]
 
-use mishika::Client;
+use mishika::{Client, ProviderSettings};
 use mishika_mock::MockGateway;
 
 /// Which gateway answers, kept alive for as long as the example runs.
@@ -38,15 +40,66 @@ pub async fn gateway() -> Result<Gateway, Box<dyn std::error::Error>> {
     }
 }
 
-/// A client for the gateway: the environment's settings for a configured proxy, the mock's
-/// base URL otherwise.
+/// Whether the environment configures a provider through `variable`.
+fn configured(variable: &str) -> bool {
+    std::env::var(variable).is_ok_and(|value| !value.trim().is_empty())
+}
+
+/// A client for every built-in provider: the environment's settings for each one that is
+/// configured (`MISHIKALLM_PROXY_API_BASE`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`), the
+/// mock for the others. The returned gateway says who answers the proxy's models.
 pub async fn client() -> Result<(Client, Gateway), Box<dyn std::error::Error>> {
     let gateway = gateway().await?;
-    let client = match &gateway.mock {
-        Some(mock) => Client::builder().api_base(mock.base_url()).build()?,
-        None => Client::new()?,
+    let openai_real = configured("OPENAI_API_KEY");
+    let anthropic_real = configured("ANTHROPIC_API_KEY");
+    // One mock serves every provider that needs one.
+    let mock = match &gateway.mock {
+        Some(mock) => Some(mock.clone()),
+        None if !(openai_real && anthropic_real) => Some(MockGateway::start().await?),
+        None => None,
+    };
+    let mut builder = Client::builder();
+    if let Some(mock) = &mock {
+        if gateway.mock.is_some() {
+            builder = builder.api_base(mock.base_url());
+        }
+        if !openai_real {
+            builder = builder
+                .provider_settings("openai", ProviderSettings::new().api_base(mock.url("/v1")));
+        }
+        if !anthropic_real {
+            builder = builder.provider_settings(
+                "anthropic",
+                ProviderSettings::new().api_base(mock.base_url()),
+            );
+        }
+    }
+    let client = builder.build()?;
+    let gateway = Gateway {
+        mock: mock.or(gateway.mock),
+        ..gateway
     };
     Ok((client, gateway))
+}
+
+/// Who answers `model`'s provider, for the example's first line.
+pub fn answered_by(model: &str, gateway: &Gateway) -> String {
+    let real = match model.split('/').next() {
+        Some("openai") => {
+            configured("OPENAI_API_KEY").then(|| "OpenAI (OPENAI_API_KEY)".to_owned())
+        }
+        Some("anthropic") => {
+            configured("ANTHROPIC_API_KEY").then(|| "Anthropic (ANTHROPIC_API_KEY)".to_owned())
+        }
+        _ => Some(gateway.label.clone()),
+    };
+    real.unwrap_or_else(|| match &gateway.mock {
+        Some(mock) => format!(
+            "the built-in MockGateway at {} (set the provider's key variable to use the real one)",
+            mock.base_url()
+        ),
+        None => gateway.label.clone(),
+    })
 }
 
 /// The `n`th command-line argument, or `default`.
