@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use mishika::{
     AudioFile, ChatMessage, ChatRequest, ChatStreamAccumulator, Client, CompletionRequest,
-    EmbeddingRequest, EncodingFormat, ErrorKind, ImageRequest, RerankRequest, SpeechRequest,
-    TimestampGranularity, Tool, TranscriptionFormat, TranscriptionRequest,
+    EmbeddingRequest, EncodingFormat, ErrorKind, FinishReason, ImageRequest, ProviderSettings,
+    RerankRequest, SpeechRequest, TimestampGranularity, Tool, TranscriptionFormat,
+    TranscriptionRequest,
 };
 use mishika_mock::{MockGateway, RecordedRequest, ScriptedResponse, mock_embedding};
 use serde_json::json;
@@ -129,6 +130,12 @@ fn start_proxy(litellm: &str, config: &str, upstream: &str) -> Result<Proxy, Str
             .env("LITELLM_TELEMETRY_DISABLED", "true")
             .env("NO_PROXY", "127.0.0.1,localhost")
             .env("no_proxy", "127.0.0.1,localhost")
+            // `/v1/messages` for an `openai/` model: translated to chat completions
+            // upstream (the mock serves no Responses API, LiteLLM's default for openai/).
+            .env(
+                "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES",
+                "true",
+            )
             .env("UPSTREAM_V1", format!("{upstream}/v1"))
             .env("UPSTREAM_BASE", upstream);
         let child = command
@@ -177,10 +184,21 @@ fn start_proxy(litellm: &str, config: &str, upstream: &str) -> Result<Proxy, Str
     Err(last_error)
 }
 
+/// Which of mishika's backends the chat cases reach the proxy through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// `mishikallm_proxy/<model>`: the proxy provider.
+    Proxy,
+    /// `openai/<model>` with the proxy as the OpenAI-compatible server (`OPENAI_BASE_URL`
+    /// style: the base with `/v1`).
+    OpenAi,
+}
+
 struct Ctx {
     gateway: MockGateway,
     proxy_base: String,
     proxy_key: String,
+    backend: Backend,
     client: Client,
 }
 
@@ -195,13 +213,58 @@ impl Ctx {
     }
 
     fn client_with(&self, retries: u32) -> Client {
-        Client::builder()
-            .api_base(&self.proxy_base)
-            .api_key(self.proxy_key.as_str())
-            .num_retries(retries)
-            .build()
-            .unwrap()
+        client_for(self.backend, &self.proxy_base, &self.proxy_key, retries)
     }
+
+    /// A chat request for the proxy's `model` through this context's backend.
+    fn ask(&self, model: &str, text: &str) -> ChatRequest {
+        match self.backend {
+            Backend::Proxy => ask(model, text),
+            Backend::OpenAi => {
+                ChatRequest::new(format!("openai/{model}"), [ChatMessage::user(text)])
+            }
+        }
+    }
+
+    /// This context with another backend (same proxy, same upstream).
+    fn through(&self, backend: Backend) -> Ctx {
+        Ctx {
+            gateway: self.gateway.clone(),
+            proxy_base: self.proxy_base.clone(),
+            proxy_key: self.proxy_key.clone(),
+            backend,
+            client: client_for(backend, &self.proxy_base, &self.proxy_key, 2),
+        }
+    }
+}
+
+/// A client that reaches the proxy through `backend`, with the master key.
+fn client_for(backend: Backend, base: &str, key: &str, retries: u32) -> Client {
+    let builder = Client::builder().num_retries(retries);
+    let builder = match backend {
+        Backend::Proxy => builder.api_base(base).api_key(key),
+        Backend::OpenAi => builder.provider_settings(
+            "openai",
+            ProviderSettings::new()
+                .api_base(format!("{base}/v1"))
+                .api_key(key),
+        ),
+    };
+    builder.build().unwrap()
+}
+
+/// A client whose `anthropic/` backend points at the proxy's `/v1/messages`.
+fn anthropic_client(ctx: &Ctx, retries: u32) -> Client {
+    Client::builder()
+        .num_retries(retries)
+        .provider_settings(
+            "anthropic",
+            ProviderSettings::new()
+                .api_base(&ctx.proxy_base)
+                .api_key(ctx.proxy_key.as_str()),
+        )
+        .build()
+        .unwrap()
 }
 
 fn ask(model: &str, text: &str) -> ChatRequest {
@@ -223,7 +286,7 @@ async fn chat_plain(ctx: Arc<Ctx>) {
     let response = ctx
         .client
         .chat(
-            ask("gpt-4o-mini", "hello conformance")
+            ctx.ask("gpt-4o-mini", "hello conformance")
                 .temperature(0.3)
                 .max_tokens(20)
                 .seed(7)
@@ -272,7 +335,7 @@ async fn chat_plain(ctx: Arc<Ctx>) {
 async fn chat_stream(ctx: Arc<Ctx>) {
     let mut stream = ctx
         .client
-        .chat_stream(ask("mock-chat", "one two three four"))
+        .chat_stream(ctx.ask("mock-chat", "one two three four"))
         .await
         .unwrap();
     let mut text = String::new();
@@ -285,7 +348,10 @@ async fn chat_stream(ctx: Arc<Ctx>) {
 async fn chat_stream_with_usage(ctx: Arc<Ctx>) {
     let mut stream = ctx
         .client
-        .chat_stream(ask("gpt-4o-mini", "count my tokens").include_usage(true))
+        .chat_stream(
+            ctx.ask("gpt-4o-mini", "count my tokens")
+                .include_usage(true),
+        )
         .await
         .unwrap();
     let mut usage_chunk = None;
@@ -321,12 +387,18 @@ async fn tools_plain_and_streamed(ctx: Arc<Ctx>) {
     );
     let plain = ctx
         .client
-        .chat(ask("mock-chat", "what is the weather in Paris?").tools([weather.clone()]))
+        .chat(
+            ctx.ask("mock-chat", "what is the weather in Paris?")
+                .tools([weather.clone()]),
+        )
         .await
         .unwrap();
     let mut stream = ctx
         .client
-        .chat_stream(ask("mock-chat", "what is the weather in Paris?").tools([weather]))
+        .chat_stream(
+            ctx.ask("mock-chat", "what is the weather in Paris?")
+                .tools([weather]),
+        )
         .await
         .unwrap();
     let mut accumulator = ChatStreamAccumulator::default();
@@ -652,7 +724,7 @@ async fn upstream_429_is_retried(ctx: Arc<Ctx>) {
     let started = Instant::now();
     let response = ctx
         .client
-        .chat(ask("mock-chat", "after a 429"))
+        .chat(ctx.ask("mock-chat", "after a 429"))
         .await
         .unwrap();
     assert_eq!(response.content(), Some("after a 429"));
@@ -671,7 +743,7 @@ async fn upstream_429_is_retried(ctx: Arc<Ctx>) {
     }
     let error = ctx
         .client_with(1)
-        .chat(ask("mock-chat", "x"))
+        .chat(ctx.ask("mock-chat", "x"))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::RateLimit, "{error}");
@@ -686,7 +758,7 @@ async fn upstream_500(ctx: Arc<Ctx>) {
     );
     let error = ctx
         .client_with(0)
-        .chat(ask("mock-chat", "x"))
+        .chat(ctx.ask("mock-chat", "x"))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InternalServer, "{error}");
@@ -699,7 +771,11 @@ async fn upstream_context_window(ctx: Arc<Ctx>) {
         "/chat/completions",
         ScriptedResponse::error(400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.", "invalid_request_error", "context_length_exceeded"),
     );
-    let error = ctx.client.chat(ask("mock-chat", "x")).await.unwrap_err();
+    let error = ctx
+        .client
+        .chat(ctx.ask("mock-chat", "x"))
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::ContextWindowExceeded, "{error}");
     assert!(!error.is_retryable());
     assert_eq!(ctx.upstream("/chat/completions").len(), 1);
@@ -714,7 +790,7 @@ async fn upstream_drop_mid_stream(ctx: Arc<Ctx>) {
     );
     let items: Vec<_> = ctx
         .client
-        .chat_stream(ask("mock-chat", "x"))
+        .chat_stream(ctx.ask("mock-chat", "x"))
         .await
         .unwrap()
         .collect()
@@ -740,6 +816,236 @@ async fn upstream_drop_mid_stream(ctx: Arc<Ctx>) {
             || error.message().contains("APIConnectionError"),
         "{error}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The anthropic/ backend against the proxy's Anthropic Messages route (`/v1/messages`).
+// For `claude-mock` (litellm_params.model `anthropic/claude-mock`, api_base without /v1)
+// the proxy forwards the Messages request natively to the MockGateway's `/v1/messages`;
+// for `mock-chat` (an `openai/` model) it translates it to `/v1/chat/completions`, because
+// LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES is set (without it LiteLLM
+// would call the upstream's Responses API). See tests/conformance/ANTHROPIC_NOTES.md.
+// ---------------------------------------------------------------------------------------
+
+fn ask_claude(model: &str, text: &str) -> ChatRequest {
+    ChatRequest::new(format!("anthropic/{model}"), [ChatMessage::user(text)]).max_tokens(100)
+}
+
+fn weather_tool() -> Tool {
+    Tool::function(
+        "get_weather",
+        "Current weather",
+        json!({"type": "object", "properties": {"location": {"type": "string"}}}),
+    )
+}
+
+async fn anthropic_plain(ctx: Arc<Ctx>) {
+    let client = anthropic_client(&ctx, 0);
+    let response = client
+        .chat(
+            ChatRequest::new(
+                "anthropic/claude-mock",
+                [
+                    ChatMessage::system("Be brief."),
+                    ChatMessage::user("hello messages"),
+                ],
+            )
+            .temperature(0.2)
+            .max_tokens(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.content(), Some("hello messages"));
+    assert_eq!(response.choices[0].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(response.model.as_deref(), Some("claude-mock"));
+    let usage = response.usage.as_deref().unwrap();
+    assert!(usage.prompt_tokens.is_some_and(|n| n > 0), "{usage:?}");
+    assert!(
+        response
+            .metadata()
+            .call_id()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let upstream = ctx.upstream("/messages");
+    assert_eq!(upstream.len(), 1);
+    assert_eq!(upstream[0].path, "/v1/messages");
+    // The proxy calls the upstream with its own key, Anthropic's way.
+    assert_eq!(upstream[0].header("x-api-key"), Some("sk-upstream-fake"));
+    assert_eq!(upstream[0].header("anthropic-version"), Some("2023-06-01"));
+    let body = upstream[0].json().unwrap();
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "Be brief."}])
+    );
+    assert_eq!(body["max_tokens"], 50);
+    assert_eq!(body["temperature"], json!(0.2));
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "hello messages"}]}])
+    );
+}
+
+async fn anthropic_streamed(ctx: Arc<Ctx>) {
+    let client = anthropic_client(&ctx, 0);
+    let mut stream = client
+        .chat_stream(ask_claude("claude-mock", "one two three four"))
+        .await
+        .unwrap();
+    let mut whole = ChatStreamAccumulator::default();
+    let mut pieces = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        pieces += usize::from(chunk.content().is_some_and(|t| !t.is_empty()));
+        whole.push(&chunk);
+    }
+    assert!(pieces >= 2, "{pieces}");
+    let response = whole.finish();
+    assert_eq!(response.content(), Some("one two three four"));
+    assert_eq!(response.choices[0].finish_reason, Some(FinishReason::Stop));
+    let usage = response.usage.as_deref().unwrap();
+    assert_eq!(usage.completion_tokens, Some(4), "{usage:?}");
+    let upstream = ctx.upstream("/messages");
+    assert_eq!(upstream[0].json().unwrap()["stream"], true);
+}
+
+async fn anthropic_tools_plain_and_streamed(ctx: Arc<Ctx>) {
+    let client = anthropic_client(&ctx, 0);
+    let ask = || ask_claude("claude-mock", "what is the weather in Paris?").tools([weather_tool()]);
+    let plain = client.chat(ask()).await.unwrap();
+    assert_eq!(
+        plain.choices[0].finish_reason,
+        Some(FinishReason::ToolCalls)
+    );
+    let calls = plain.tool_calls().to_vec();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function.name, "get_weather");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&calls[0].function.arguments).unwrap(),
+        json!({"location": "Paris"})
+    );
+
+    let mut stream = client.chat_stream(ask()).await.unwrap();
+    let mut whole = ChatStreamAccumulator::default();
+    while let Some(chunk) = stream.next().await {
+        whole.push(&chunk.unwrap());
+    }
+    let streamed = whole.finish();
+    assert_eq!(streamed.tool_calls().len(), 1);
+    assert_eq!(streamed.tool_calls()[0].function.name, "get_weather");
+    assert_eq!(
+        streamed.tool_calls()[0].function.arguments,
+        calls[0].function.arguments
+    );
+
+    // The result goes back as a tool_result block, through the proxy, unchanged.
+    let answer = client
+        .chat(
+            ChatRequest::new(
+                "anthropic/claude-mock",
+                [
+                    ChatMessage::user("what is the weather in Paris?"),
+                    ChatMessage::assistant_tool_calls(calls.clone()),
+                    ChatMessage::tool(calls[0].id.clone(), "Sunny, 21 C"),
+                ],
+            )
+            .tools([weather_tool()])
+            .max_tokens(100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("Sunny, 21 C"));
+    let last = ctx.upstream("/messages").pop().unwrap().json().unwrap();
+    assert_eq!(
+        last["messages"][2],
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": "Sunny, 21 C"}]})
+    );
+}
+
+async fn anthropic_upstream_overloaded(ctx: Arc<Ctx>) {
+    // LiteLLM answers an upstream 529 overloaded_error as 500 api_error: retryable.
+    let overloaded = || ScriptedResponse::anthropic_error(529, "overloaded_error", "Overloaded");
+    ctx.gateway.push_response_for("/messages", overloaded());
+    let answer = anthropic_client(&ctx, 2)
+        .chat(ask_claude("claude-mock", "after an overload"))
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("after an overload"));
+    assert_eq!(ctx.upstream("/messages").len(), 2);
+
+    ctx.gateway.clear_requests();
+    ctx.gateway.push_response_for("/messages", overloaded());
+    let error = anthropic_client(&ctx, 0)
+        .chat(ask_claude("claude-mock", "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InternalServer, "{error}");
+    assert_eq!(error.error_type(), Some("api_error"), "{error}");
+    assert!(error.message().contains("Overloaded"), "{error}");
+    assert!(error.is_retryable());
+    assert_eq!(error.provider(), Some("anthropic"));
+    assert_eq!(ctx.upstream("/messages").len(), 1);
+}
+
+async fn anthropic_context_window(ctx: Arc<Ctx>) {
+    // The mock's real check: a 16-token window, answered as Anthropic does.
+    let error = anthropic_client(&ctx, 2)
+        .chat(ask_claude(
+            "claude-mock-small-context",
+            &"far too many words for so small a window ".repeat(4),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ContextWindowExceeded, "{error}");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+    assert!(!error.is_retryable());
+    assert_eq!(ctx.upstream("/messages").len(), 1, "not retried");
+}
+
+async fn anthropic_translated_to_chat_completions(ctx: Arc<Ctx>) {
+    let client = anthropic_client(&ctx, 0);
+    let response = client
+        .chat(ask_claude("mock-chat", "translated words"))
+        .await
+        .unwrap();
+    assert_eq!(response.content(), Some("translated words"));
+    let mut stream = client
+        .chat_stream(ask_claude("mock-chat", "translated stream"))
+        .await
+        .unwrap();
+    let mut whole = ChatStreamAccumulator::default();
+    while let Some(chunk) = stream.next().await {
+        whole.push(&chunk.unwrap());
+    }
+    assert_eq!(whole.finish().content(), Some("translated stream"));
+    assert!(ctx.upstream("/messages").is_empty());
+    let upstream = ctx.upstream("/chat/completions");
+    assert_eq!(upstream.len(), 2);
+    assert_eq!(
+        upstream[0].header("authorization"),
+        Some("Bearer sk-upstream-fake")
+    );
+    assert_eq!(upstream[0].json().unwrap()["max_tokens"], 100);
+}
+
+async fn anthropic_wrong_key(ctx: Arc<Ctx>) {
+    let wrong = Client::builder()
+        .provider_settings(
+            "anthropic",
+            ProviderSettings::new()
+                .api_base(&ctx.proxy_base)
+                .api_key("sk-wrong-anthropic"),
+        )
+        .build()
+        .unwrap();
+    let error = wrong
+        .chat(ask_claude("claude-mock", "x"))
+        .await
+        .unwrap_err();
+    // Without a database the proxy knows only its master key: its own 400, in OpenAI's
+    // envelope even on the Anthropic route.
+    assert_eq!(error.kind(), ErrorKind::BadRequest, "{error}");
+    assert!(!format!("{error} {error:?}").contains("sk-wrong-anthropic"));
+    assert!(ctx.upstream("/messages").is_empty());
 }
 
 fn main() {
@@ -772,13 +1078,11 @@ fn main() {
         gateway,
         proxy_base: proxy.base.clone(),
         proxy_key: proxy.key.clone(),
-        client: Client::builder()
-            .api_base(&proxy.base)
-            .api_key(proxy.key.as_str())
-            .build()
-            .unwrap(),
+        backend: Backend::Proxy,
+        client: client_for(Backend::Proxy, &proxy.base, &proxy.key, 2),
     });
-    let cases: Vec<(&str, Case)> = cases![
+    let openai = Arc::new(ctx.through(Backend::OpenAi));
+    let mut cases: Vec<(&str, Case)> = cases![
         chat_plain,
         chat_stream,
         chat_stream_with_usage,
@@ -796,9 +1100,36 @@ fn main() {
         upstream_500,
         upstream_context_window,
         upstream_drop_mid_stream,
+        anthropic_plain,
+        anthropic_streamed,
+        anthropic_tools_plain_and_streamed,
+        anthropic_upstream_overloaded,
+        anthropic_context_window,
+        anthropic_translated_to_chat_completions,
+        anthropic_wrong_key,
     ];
+    // The chat cases again, through the openai/ backend pointed at the proxy.
+    let through_openai: Vec<(&str, Case)> = cases![
+        chat_plain,
+        chat_stream,
+        chat_stream_with_usage,
+        tools_plain_and_streamed,
+        upstream_429_is_retried,
+        upstream_500,
+        upstream_context_window,
+        upstream_drop_mid_stream,
+    ];
+    let mut runs: Vec<(String, Case, Arc<Ctx>)> = cases
+        .drain(..)
+        .map(|(name, case)| (name.to_owned(), case, Arc::clone(&ctx)))
+        .collect();
+    runs.extend(
+        through_openai
+            .into_iter()
+            .map(|(name, case)| (format!("openai/{name}"), case, Arc::clone(&openai))),
+    );
     let (mut passed, mut failed) = (0, 0);
-    for (name, case) in cases {
+    for (name, case, ctx) in runs {
         ctx.gateway.clear_requests();
         ctx.gateway.clear_responses();
         let started = Instant::now();

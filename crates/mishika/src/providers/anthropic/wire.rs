@@ -5,9 +5,6 @@
 //! [`request_body`] makes and hands the answer to [`parse_response`], the events of a
 //! stream to [`StreamState::on_event`], and a failed answer to [`error_from_response`].
 
-// Nothing calls this module yet: the Anthropic provider that sends these bodies comes next.
-#![allow(dead_code)]
-
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -40,10 +37,6 @@ const FUNCTION: &str = "function";
 const CACHE_CONTROL: &str = "cache_control";
 /// The assistant-message field holding Anthropic thinking blocks, as LiteLLM names it.
 const THINKING_BLOCKS: &str = "thinking_blocks";
-
-// ---------------------------------------------------------------------------------------
-// Request
-// ---------------------------------------------------------------------------------------
 
 /// Serialise `request` as the body of `POST /v1/messages`.
 ///
@@ -87,6 +80,8 @@ pub(crate) fn request_body(request: &ChatRequest, stream: bool) -> Result<Bytes>
     check_supported(request)?;
     let (system, messages) = conversation(&request.messages)?;
     let (tools, tool_choice) = tools(request)?;
+    let overrides =
+        extra_fields(&request.extra).any(|(key, _)| BODY_FIELDS.contains(&key.as_str()));
     let body = MessagesBody {
         model: &request.model,
         max_tokens: request
@@ -106,23 +101,22 @@ pub(crate) fn request_body(request: &ChatRequest, stream: bool) -> Result<Bytes>
         top_p: request.top_p,
         metadata: request.user.as_deref().map(|user_id| Metadata { user_id }),
         stream,
+        extra: Extra((!overrides).then_some(&request.extra)),
     };
-    let json = if request.extra.is_empty() {
-        serde_json::to_vec(&body)
-    } else {
-        // Rare: go through a map so that extra fields replace translated ones.
+    let json = if overrides {
+        // An extra field replaces a translated one (rare): merge through a map.
         serde_json::to_value(&body).and_then(|value| {
             let mut map = match value {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
-            for (key, value) in &request.extra {
-                if key != "stream" {
-                    map.insert(key.clone(), value.clone());
-                }
+            for (key, value) in extra_fields(&request.extra) {
+                map.insert(key.clone(), value.clone());
             }
             serde_json::to_vec(&map)
         })
+    } else {
+        serde_json::to_vec(&body)
     };
     json.map(Bytes::from)
         .map_err(|e| Error::config("request could not be serialised").with_source(e))
@@ -161,6 +155,38 @@ struct MessagesBody<'a> {
     /// Ask for server-sent events.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
+    /// The request's extra fields, when none replaces a field above.
+    #[serde(flatten)]
+    extra: Extra<'a>,
+}
+
+/// The top-level fields [`MessagesBody`] may write.
+const BODY_FIELDS: [&str; 11] = [
+    "model",
+    "max_tokens",
+    "system",
+    "messages",
+    "tools",
+    "tool_choice",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "metadata",
+    "stream",
+];
+
+/// A request's extra fields but `stream`, which follows the call.
+fn extra_fields(extra: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value)> {
+    extra.iter().filter(|(key, _)| *key != "stream")
+}
+
+/// The extra fields written into the body, if any.
+struct Extra<'a>(Option<&'a Map<String, Value>>);
+
+impl Serialize for Extra<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.into_iter().flat_map(extra_fields))
+    }
 }
 
 /// `metadata`: who the end user is.
@@ -578,10 +604,6 @@ fn tool_spec(tool: &Tool) -> Result<ToolSpec<'_>> {
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// Answer
-// ---------------------------------------------------------------------------------------
-
 /// Decode a Messages API answer into a [`ChatResponse`] (its `metadata` left default).
 ///
 /// One choice, index 0: `content` is every text block joined (`None` without text),
@@ -829,10 +851,6 @@ impl WireUsage {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Stream
-// ---------------------------------------------------------------------------------------
-
 /// Turns the server-sent events of one streamed Messages API answer into [`ChatChunk`]s
 /// that [`ChatStreamAccumulator`](mishika_core::ChatStreamAccumulator) folds into what
 /// [`parse_response`] gives for the same answer.
@@ -932,16 +950,20 @@ impl EventKind {
 impl StreamState {
     /// Take one server-sent event: its `event:` name, when it had one, and its data.
     ///
-    /// The name decides the kind; without a known name the data's `type` does. Data that
-    /// is not the JSON its kind needs is a `Decode` error naming the event.
+    /// The name decides the kind (an unknown name is ignored unread); without a name, or
+    /// with SSE's generic `message`, the data's `type` does. Data that is not the JSON its
+    /// kind needs is a `Decode` error naming the event.
     pub(crate) fn on_event(
         &mut self,
         event: Option<&str>,
         data: &[u8],
     ) -> Result<Option<ChatChunk>> {
         let data = data.trim_ascii();
-        if let Some(kind) = event.and_then(EventKind::from_name) {
-            return self.handle(kind, data);
+        if let Some(name) = event.filter(|name| !name.is_empty() && *name != "message") {
+            return match EventKind::from_name(name) {
+                Some(kind) => self.handle(kind, data),
+                None => Ok(None),
+            };
         }
         if data.is_empty() {
             return Ok(None);
@@ -1079,9 +1101,9 @@ impl StreamState {
     /// The chunk a `content_block_delta` yields, if any.
     fn block_delta(&mut self, delta: BlockDelta<'_>) -> Option<ChatChunk> {
         let (content, reasoning_content) = match delta.delta? {
-            Delta::TextDelta { text } => (text, None),
-            Delta::ThinkingDelta { thinking } => (None, thinking),
-            Delta::InputJsonDelta { partial_json } => {
+            Delta::Text { text } => (text, None),
+            Delta::Thinking { thinking } => (None, thinking),
+            Delta::InputJson { partial_json } => {
                 let partial_json = partial_json.filter(|json| !json.is_empty())?;
                 let tool = self.tool(delta.index)?;
                 self.tools[tool].has_arguments = true;
@@ -1247,22 +1269,25 @@ struct BlockDelta<'a> {
 
 /// The delta of `content_block_delta`.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum Delta<'a> {
-    /// More text.
-    TextDelta {
+    /// `text_delta`: more text.
+    #[serde(rename = "text_delta")]
+    Text {
         /// The text.
         #[serde(borrow)]
         text: Option<Cow<'a, str>>,
     },
-    /// More tool-call arguments.
-    InputJsonDelta {
+    /// `input_json_delta`: more tool-call arguments.
+    #[serde(rename = "input_json_delta")]
+    InputJson {
         /// A slice of the arguments' JSON text.
         #[serde(borrow)]
         partial_json: Option<Cow<'a, str>>,
     },
-    /// More thinking.
-    ThinkingDelta {
+    /// `thinking_delta`: more thinking.
+    #[serde(rename = "thinking_delta")]
+    Thinking {
         /// The thinking text.
         #[serde(borrow)]
         thinking: Option<Cow<'a, str>>,
@@ -1297,10 +1322,6 @@ struct MessageDeltaBody<'a> {
     #[serde(borrow)]
     stop_reason: Option<Cow<'a, str>>,
 }
-
-// ---------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------
 
 /// The error of a failed Messages API answer.
 ///
@@ -1414,8 +1435,6 @@ mod tests {
     use mishika_core::chat::FunctionDefinition;
     use serde_json::json;
     use std::time::Duration;
-
-    // --- request ------------------------------------------------------------------------
 
     fn body(request: &ChatRequest, stream: bool) -> Value {
         serde_json::from_slice(&request_body(request, stream).unwrap()).unwrap()
@@ -1662,6 +1681,31 @@ mod tests {
     }
 
     #[test]
+    fn body_fields_lists_every_field_the_body_writes() {
+        let mut request =
+            ChatRequest::new("m", [ChatMessage::system("s"), ChatMessage::user("Hi")])
+                .max_tokens(5)
+                .stop("x")
+                .temperature(0.5)
+                .top_p(0.5)
+                .user("u")
+                .tools([weather_tool()])
+                .tool_choice(ToolChoice::Auto);
+        request.parallel_tool_calls = Some(false);
+        let value = body(&request, true);
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = BODY_FIELDS.to_vec();
+        keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn extra_fields_win_but_stream_follows_the_call() {
         let request = ChatRequest::new("m", [ChatMessage::user("Hi")])
             .user("user-42")
@@ -1864,8 +1908,6 @@ mod tests {
         );
     }
 
-    // --- answer -------------------------------------------------------------------------
-
     #[test]
     fn an_answer_with_text_tools_thinking_and_cached_usage() {
         let response = parse_response(
@@ -2026,8 +2068,6 @@ mod tests {
         );
         assert_eq!(parse_response(b"").unwrap_err().kind(), ErrorKind::Decode);
     }
-
-    // --- stream -------------------------------------------------------------------------
 
     const START: &str = r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":25,"cache_read_input_tokens":100,"output_tokens":1}}}"#;
 
@@ -2348,6 +2388,7 @@ mod tests {
             (None, r#"{"type": "ping"}"#),
             (Some("ping"), ""),
             (Some("future_event"), r#"{"type":"future_event","x":1}"#),
+            (Some("future_event"), "not JSON"),
             (None, r#"{"type":"future_event"}"#),
             (None, r#"{"no_type":true}"#),
             (None, "  "),
@@ -2517,8 +2558,6 @@ mod tests {
             ]
         );
     }
-
-    // --- errors -------------------------------------------------------------------------
 
     fn status(code: u16) -> StatusCode {
         StatusCode::from_u16(code).unwrap()
