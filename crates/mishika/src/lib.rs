@@ -29,6 +29,7 @@
 //! the environment (`MISHIKALLM_PROXY_API_BASE`, `MISHIKALLM_PROXY_API_KEY`).
 
 mod client;
+pub mod guide;
 pub mod providers;
 mod retry;
 mod router;
