@@ -2,8 +2,10 @@
 //!
 //! One typed, async API for large language models. Its first backend is the
 //! **MishikaLLM Proxy**, an OpenAI-compatible gateway: a model named
-//! `mishikallm_proxy/<name>` is sent to the proxy as `<name>`. Other backends plug in
-//! beside it with [`ClientBuilder::provider`].
+//! `mishikallm_proxy/<name>` is sent to the proxy as `<name>`. Beside it, `openai/<name>`
+//! calls OpenAI (or any server speaking its API) and `anthropic/<name>` Anthropic's
+//! Messages API ([`providers`]); your own backends plug in with
+//! [`ClientBuilder::provider`] (see [`guide::writing_a_provider`]).
 //!
 //! ```no_run
 //! use futures_util::StreamExt;
@@ -24,9 +26,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Settings are resolved per call: the request's own (`.api_base(..)`, `.api_key(..)`),
-//! then the client's (or, for the free functions, [`set_api_base`] / [`set_api_key`]), then
-//! the environment (`MISHIKALLM_PROXY_API_BASE`, `MISHIKALLM_PROXY_API_KEY`).
+//! Settings are per provider and resolved per call: the request's own (`.api_base(..)`,
+//! `.api_key(..)`), then the client's for that provider ([`ClientBuilder::api_base`] for
+//! the proxy, [`ClientBuilder::provider_settings`] for any), then the process-wide ones for
+//! the free functions ([`set_api_base`], [`set_provider_settings`]), then the provider's
+//! environment (`MISHIKALLM_PROXY_API_BASE`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` …), then
+//! its default. A provider never sees another provider's base, key or headers.
 
 mod client;
 pub mod guide;
