@@ -294,22 +294,92 @@ impl<T: StreamFrame> Stream for ResponseStream<T> {
     }
 }
 
+/// How frames are cut out of a body's bytes, for [`Framed`].
+trait Framing: Unpin {
+    /// What one frame is.
+    type Frame;
+    /// Take a chunk of the body.
+    fn push(&mut self, chunk: Bytes);
+    /// The next complete frame, `None` when more bytes are needed (or, at the end of the
+    /// body, when none is left).
+    fn next_frame(&mut self, at_eof: bool) -> Result<Option<Self::Frame>>;
+}
+
+/// A body cut into frames as it arrives: a framing error, or a body that breaks, is an
+/// `Err` item that ends the stream; the end of the body ends it after the last frame.
+struct Framed<F> {
+    body: Body,
+    framing: F,
+    eof: bool,
+    failed: bool,
+}
+
+impl<F: Framing> Framed<F> {
+    fn new(body: Body, framing: F) -> Framed<F> {
+        Framed {
+            body,
+            framing,
+            eof: false,
+            failed: false,
+        }
+    }
+
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<F::Frame>>> {
+        loop {
+            if self.failed {
+                return Poll::Ready(None);
+            }
+            match self.framing.next_frame(self.eof) {
+                Err(error) => {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Ok(None) if self.eof => return Poll::Ready(None),
+                Ok(None) => {}
+            }
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(chunk))) => self.framing.push(chunk),
+                Poll::Ready(Some(Err(error))) => {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(error.into_stream_error())));
+                }
+                Poll::Ready(None) => self.eof = true,
+            }
+        }
+    }
+}
+
+impl Framing for SseDecoder {
+    type Frame = SseEvent;
+
+    fn push(&mut self, chunk: Bytes) {
+        self.push_bytes(chunk);
+    }
+
+    fn next_frame(&mut self, at_eof: bool) -> Result<Option<SseEvent>> {
+        if at_eof {
+            self.finish()
+        } else {
+            self.next_event()
+        }
+    }
+}
+
 /// A response body read as server-sent events, for providers whose events carry names
 /// (`event: content_block_delta`) or framing of their own. Keep-alive comments are
 /// skipped; a line longer than the cap, or a body that breaks, is an `Err` item. The
 /// stream ends with the body: whether that end was complete is the provider's to judge
 /// (its last event, its own end marker).
 pub struct SseEventStream {
-    body: Body,
-    decoder: SseDecoder,
-    eof: bool,
-    failed: bool,
+    framed: Framed<SseDecoder>,
 }
 
 impl std::fmt::Debug for SseEventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SseEventStream")
-            .field("eof", &self.eof)
+            .field("eof", &self.framed.eof)
             .finish_non_exhaustive()
     }
 }
@@ -318,10 +388,7 @@ impl SseEventStream {
     /// Decode `body`, capping each line at `max_line` bytes.
     pub fn new(body: Body, max_line: usize) -> SseEventStream {
         SseEventStream {
-            body,
-            decoder: SseDecoder::with_max_line(max_line),
-            eof: false,
-            failed: false,
+            framed: Framed::new(body, SseDecoder::with_max_line(max_line)),
         }
     }
 }
@@ -330,73 +397,33 @@ impl Stream for SseEventStream {
     type Item = Result<SseEvent>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<SseEvent>>> {
-        let this = &mut *self;
-        loop {
-            if this.failed {
-                return Poll::Ready(None);
-            }
-            let next = if this.eof {
-                this.decoder.finish()
-            } else {
-                this.decoder.next_event()
-            };
-            match next {
-                Err(error) => {
-                    this.failed = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
-                Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
-                Ok(None) if this.eof => return Poll::Ready(None),
-                Ok(None) => {}
-            }
-            match Pin::new(&mut this.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.decoder.push_bytes(chunk),
-                Poll::Ready(Some(Err(error))) => {
-                    this.failed = true;
-                    return Poll::Ready(Some(Err(error.into_stream_error())));
-                }
-                Poll::Ready(None) => this.eof = true,
-            }
-        }
+        self.framed.poll_frame(cx)
     }
 }
 
-/// A response body read as newline-delimited records (NDJSON, JSON Lines): each item is
-/// one line without its `\n` (or `\r\n`); blank lines are skipped; a last line without
-/// a newline is still a record. A line longer than the cap, or a body that breaks, is an
-/// `Err` item and ends the stream.
-pub struct LineStream {
-    body: Body,
+/// Newline-delimited records: the bytes waiting for their line end, and the cap on one line.
+struct Lines {
     buffer: bytes::BytesMut,
     max_line: usize,
-    eof: bool,
-    failed: bool,
 }
 
-impl std::fmt::Debug for LineStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LineStream")
-            .field("buffered", &self.buffer.len())
-            .field("eof", &self.eof)
-            .finish_non_exhaustive()
+impl Lines {
+    fn too_long(&self) -> Error {
+        Error::decode(format!(
+            "a line of the stream exceeds the limit of {} bytes",
+            self.max_line
+        ))
     }
 }
 
-impl LineStream {
-    /// Split `body` into lines of at most `max_line` bytes.
-    pub fn new(body: Body, max_line: usize) -> LineStream {
-        LineStream {
-            body,
-            buffer: bytes::BytesMut::new(),
-            max_line,
-            eof: false,
-            failed: false,
-        }
+impl Framing for Lines {
+    type Frame = Bytes;
+
+    fn push(&mut self, chunk: Bytes) {
+        self.buffer.extend_from_slice(&chunk);
     }
 
-    /// The next complete line in the buffer (at the end of the body, what is left).
-    fn next_line(&mut self) -> Result<Option<Bytes>> {
+    fn next_frame(&mut self, at_eof: bool) -> Result<Option<Bytes>> {
         loop {
             let line = match memchr::memchr(b'\n', &self.buffer) {
                 Some(end) => {
@@ -404,22 +431,12 @@ impl LineStream {
                     line.truncate(end);
                     line
                 }
-                None if self.eof && !self.buffer.is_empty() => self.buffer.split(),
-                None => {
-                    if self.buffer.len() > self.max_line {
-                        return Err(Error::decode(format!(
-                            "a line of the stream exceeds the limit of {} bytes",
-                            self.max_line
-                        )));
-                    }
-                    return Ok(None);
-                }
+                None if at_eof && !self.buffer.is_empty() => self.buffer.split(),
+                None if self.buffer.len() > self.max_line => return Err(self.too_long()),
+                None => return Ok(None),
             };
             if line.len() > self.max_line {
-                return Err(Error::decode(format!(
-                    "a line of the stream exceeds the limit of {} bytes",
-                    self.max_line
-                )));
+                return Err(self.too_long());
             }
             let line = line.freeze();
             let text = line.trim_ascii_end();
@@ -430,33 +447,133 @@ impl LineStream {
     }
 }
 
+/// A response body read as newline-delimited records (NDJSON, JSON Lines): each item is
+/// one line without its `\n` (or `\r\n`); blank lines are skipped; a last line without
+/// a newline is still a record. A line longer than the cap, or a body that breaks, is an
+/// `Err` item and ends the stream.
+pub struct LineStream {
+    framed: Framed<Lines>,
+}
+
+impl std::fmt::Debug for LineStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineStream")
+            .field("buffered", &self.framed.framing.buffer.len())
+            .field("eof", &self.framed.eof)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LineStream {
+    /// Split `body` into lines of at most `max_line` bytes.
+    pub fn new(body: Body, max_line: usize) -> LineStream {
+        let lines = Lines {
+            buffer: bytes::BytesMut::new(),
+            max_line,
+        };
+        LineStream {
+            framed: Framed::new(body, lines),
+        }
+    }
+}
+
 impl Stream for LineStream {
     type Item = Result<Bytes>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes>>> {
-        let this = &mut *self;
-        loop {
-            if this.failed {
-                return Poll::Ready(None);
-            }
-            match this.next_line() {
-                Err(error) => {
-                    this.failed = true;
-                    return Poll::Ready(Some(Err(error)));
-                }
-                Ok(Some(line)) => return Poll::Ready(Some(Ok(line))),
-                Ok(None) if this.eof => return Poll::Ready(None),
-                Ok(None) => {}
-            }
-            match Pin::new(&mut this.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.buffer.extend_from_slice(&chunk),
-                Poll::Ready(Some(Err(error))) => {
-                    this.failed = true;
-                    return Poll::Ready(Some(Err(error.into_stream_error())));
-                }
-                Poll::Ready(None) => this.eof = true,
-            }
+        self.framed.poll_frame(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{TransportError, TransportErrorKind};
+
+    /// A body that hands out `chunks`, then fails if `broken`.
+    fn body(chunks: &[&'static str], broken: bool) -> Body {
+        let mut items: Vec<std::result::Result<Bytes, TransportError>> = chunks
+            .iter()
+            .map(|chunk| Ok(Bytes::from_static(chunk.as_bytes())))
+            .collect();
+        if broken {
+            items.push(Err(TransportError::new(TransportErrorKind::Io, "reset")));
         }
+        Body::from_stream(futures_util::stream::iter(items))
+    }
+
+    fn drain<S: Stream + Unpin>(mut stream: S) -> Vec<S::Item> {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut items = Vec::new();
+        while let Poll::Ready(Some(item)) = Pin::new(&mut stream).poll_next(&mut cx) {
+            items.push(item);
+        }
+        items
+    }
+
+    #[test]
+    fn lines_split_across_chunks_crlf_blank_and_unterminated() {
+        let stream = LineStream::new(
+            body(&["{\"a\"", ":1}\r\n\n  \n{\"b\":", "2}\n{\"c\":3}"], false),
+            64,
+        );
+        let lines: Vec<Bytes> = drain(stream).into_iter().map(|l| l.unwrap()).collect();
+        assert_eq!(lines, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
+    }
+
+    #[test]
+    fn a_line_over_the_cap_and_a_broken_body_end_the_stream_with_an_error() {
+        let items = drain(LineStream::new(body(&["ok\n", "0123456789"], false), 8));
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().as_ref(), b"ok");
+        let error = items[1].as_ref().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Decode);
+        assert!(error.message().contains("8 bytes"), "{error}");
+
+        let items = drain(LineStream::new(body(&["one\ntw"], true), 64));
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().as_ref(), b"one");
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Stream
+        );
+    }
+
+    #[test]
+    fn named_events_keep_their_names_and_the_last_event_is_flushed() {
+        let stream = SseEventStream::new(
+            body(
+                &[
+                    ": keep-alive\n\nevent: ping\ndata: {}\n\nevent: message_st",
+                    "op\ndata: {\"x\":1}",
+                ],
+                false,
+            ),
+            1024,
+        );
+        let events: Vec<SseEvent> = drain(stream).into_iter().map(|e| e.unwrap()).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].event.as_deref(), Some("ping"));
+        assert_eq!(events[1].event.as_deref(), Some("message_stop"));
+        assert_eq!(events[1].data.as_ref(), b"{\"x\":1}");
+
+        let items = drain(SseEventStream::new(body(&["data: a\n\n"], true), 1024));
+        assert_eq!(items.len(), 2);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Stream
+        );
+    }
+
+    #[test]
+    fn a_provider_stream_ends_after_its_first_error() {
+        let frames = futures_util::stream::iter([
+            Err(Error::stream("first")),
+            Ok(crate::chat::ChatChunk::default()),
+        ]);
+        let items = drain(ChatStream::from_stream(ResponseMetadata::default(), frames));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap_err().message(), "first");
     }
 }
