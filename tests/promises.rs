@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use mishika::{ChatMessage, ChatRequest, Client, ErrorKind};
 use mishika_core::reexports::async_trait;
-use mishika_core::{Body, Call, ChatResponse, Provider, Result, Transport, TransportError};
+use mishika_core::{Body, Call, ChatResponse, Provider, Result, Transport, TransportFuture};
 use mishika_mock::MockGateway;
 use serde_json::json;
 
@@ -40,14 +40,10 @@ struct Counting {
     sent: AtomicUsize,
 }
 
-#[async_trait]
 impl Transport for Counting {
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> std::result::Result<http::Response<Body>, TransportError> {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         self.sent.fetch_add(1, Ordering::SeqCst);
-        self.inner.send(request).await
+        self.inner.send(request)
     }
 }
 

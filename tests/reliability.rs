@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use mishika::{
     AudioFile, Body, ChatMessage, ChatRequest, Client, ErrorKind, Limits, RetryPolicy,
-    TranscriptionRequest, Transport, TransportError, TransportFuture,
+    TranscriptionRequest, Transport, TransportFuture,
 };
 use mishika_mock::{MockGateway, ScriptedResponse};
 
@@ -258,14 +258,10 @@ struct Counting {
     sent: AtomicUsize,
 }
 
-#[async_trait::async_trait]
 impl Transport for Counting {
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> Result<http::Response<Body>, TransportError> {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         self.sent.fetch_add(1, Ordering::SeqCst);
-        self.inner.send(request).await
+        self.inner.send(request)
     }
 }
 
@@ -366,14 +362,7 @@ const READ_BUFFER_BODY: &str =
     r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"kept"}}]}"#;
 
 impl Transport for OneReadBuffer {
-    fn send<'life0, 'async_trait>(
-        &'life0 self,
-        _request: http::Request<Bytes>,
-    ) -> TransportFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    fn send(&self, _request: http::Request<Bytes>) -> TransportFuture<'_> {
         let slice = |range: std::ops::Range<usize>| self.buffer.slice(range);
         let head = READ_BUFFER_HEAD.len();
         let mut response =

@@ -8,7 +8,7 @@
 //! use std::sync::Arc;
 //! use mishika_core::reexports::{async_trait, bytes::Bytes, http};
 //! use mishika_core::{Body, Call, ChatMessage, ChatRequest, ChatResponse, Provider, Result,
-//!                    Transport, TransportError};
+//!                    Transport, TransportFuture};
 //!
 //! /// A provider for any OpenAI-compatible server.
 //! #[derive(Debug)]
@@ -26,14 +26,14 @@
 //! #[derive(Debug)]
 //! struct Canned;
 //!
-//! #[async_trait]
 //! impl Transport for Canned {
-//!     async fn send(&self, request: http::Request<Bytes>)
-//!         -> std::result::Result<http::Response<Body>, TransportError> {
+//!     fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
 //!         assert_eq!(request.uri(), "http://localhost:8000/v1/chat/completions");
-//!         Ok(http::Response::new(Body::from(
-//!             r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}"#,
-//!         )))
+//!         Box::pin(async move {
+//!             Ok(http::Response::new(Body::from(
+//!                 r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}]}"#,
+//!             )))
+//!         })
 //!     }
 //! }
 //!

@@ -7,7 +7,6 @@ use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 
@@ -18,18 +17,9 @@ use crate::error::{Error, ErrorKind, Result, TimeoutPhase};
 /// The request body is `Bytes` (JSON or already-encoded multipart), so a retry layer can
 /// send it again unchanged. A non-2xx status is a *response*, not an error: only failures
 /// to get a response at all (connect, I/O, timeout) are `Err`.
-#[cfg_attr(feature = "mock", mockall::automock)]
-#[async_trait]
-pub trait Transport: Send + Sync + fmt::Debug {
-    /// Send `request`; the body of the returned response streams as it arrives.
-    async fn send(
-        &self,
-        request: http::Request<Bytes>,
-    ) -> std::result::Result<http::Response<Body>, TransportError>;
-}
-
-/// The future [`Transport::send`] returns. A transport may implement `send` without
-/// `async` to do its synchronous work up front and box only what has to wait:
+///
+/// `send` returns a [`TransportFuture`]: do the synchronous work (converting the request)
+/// first and box only what has to wait, or box an `async move` block:
 ///
 /// ```
 /// use bytes::Bytes;
@@ -40,20 +30,19 @@ pub trait Transport: Send + Sync + fmt::Debug {
 /// struct NoContent;
 ///
 /// impl Transport for NoContent {
-///     fn send<'life0, 'async_trait>(
-///         &'life0 self,
-///         _request: http::Request<Bytes>,
-///     ) -> TransportFuture<'async_trait>
-///     where
-///         'life0: 'async_trait,
-///         Self: 'async_trait,
-///     {
+///     fn send(&self, _request: http::Request<Bytes>) -> TransportFuture<'_> {
 ///         let mut response = http::Response::new(Body::empty());
 ///         *response.status_mut() = http::StatusCode::NO_CONTENT;
-///         Box::pin(std::future::ready(Ok(response)))
+///         Box::pin(async move { Ok(response) })
 ///     }
 /// }
 /// ```
+pub trait Transport: Send + Sync + fmt::Debug {
+    /// Send `request`; the body of the returned response streams as it arrives.
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_>;
+}
+
+/// The future [`Transport::send`] returns: the response head, or the failure to get one.
 pub type TransportFuture<'a> = Pin<
     Box<
         dyn std::future::Future<Output = std::result::Result<http::Response<Body>, TransportError>>
@@ -61,6 +50,35 @@ pub type TransportFuture<'a> = Pin<
             + 'a,
     >,
 >;
+
+/// mockall's mock of a transport, answering synchronously what each expectation returns.
+#[cfg(feature = "mock")]
+mod mock {
+    use super::{Body, Bytes, TransportError};
+
+    /// The transport as mockall mocks it: the expectation returns the answer itself.
+    #[mockall::automock]
+    pub trait Transport {
+        /// The answer to `request`.
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> std::result::Result<http::Response<Body>, TransportError>;
+    }
+}
+
+/// A [`Transport`] whose answers tests script with mockall:
+/// `transport.expect_send().returning(|request| Ok(response))`.
+#[cfg(feature = "mock")]
+pub use mock::MockTransport;
+
+#[cfg(feature = "mock")]
+impl Transport for MockTransport {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
+        let answer = mock::Transport::send(self, request);
+        Box::pin(std::future::ready(answer))
+    }
+}
 
 /// What kind of failure a [`TransportError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -207,14 +207,7 @@ fn transport_error(error: reqwest::Error) -> TransportError {
 impl Transport for HttpTransport {
     // Written out rather than `async fn`: the request is turned into reqwest's before the
     // future is boxed, so the box holds reqwest's pending call, not the request.
-    fn send<'life0, 'async_trait>(
-        &'life0 self,
-        request: http::Request<Bytes>,
-    ) -> TransportFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         let (parts, body) = request.into_parts();
         let url = match self.urls.url(&parts.uri) {
             Ok(url) => url,

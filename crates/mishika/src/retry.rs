@@ -200,14 +200,7 @@ impl Transport for RetryTransport {
     // Written out rather than `async fn`: the first attempt goes out with a small future,
     // and everything a retry needs (inspecting the answer, waiting, sending again) lives in
     // a separate future made only when the first attempt may be retried.
-    fn send<'life0, 'async_trait>(
-        &'life0 self,
-        request: http::Request<Bytes>,
-    ) -> TransportFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         let context = CallContext::of(&request);
         let call = context.policy;
         let rules = context.errors;

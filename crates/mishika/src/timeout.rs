@@ -55,14 +55,7 @@ impl IdleTimeoutTransport {
 impl Transport for IdleTimeoutTransport {
     // Written out rather than `async fn` so that an unwatched request costs no layer at
     // all: its future is the inner transport's own.
-    fn send<'life0, 'async_trait>(
-        &'life0 self,
-        request: http::Request<Bytes>,
-    ) -> TransportFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         // An answer the call asks for as JSON is read inside the call, under its
         // whole-request deadline; the idle watch is for bodies handed to the caller (streams,
         // audio), which no deadline covers once the call has returned.
