@@ -405,31 +405,6 @@ pub struct TranscriptionResponse {
     pub metadata: ResponseMetadata,
 }
 
-impl TranscriptionResponse {
-    /// Parse any transcription body: a JSON object, a JSON string, or plain text.
-    pub fn parse(bytes: &[u8], metadata: ResponseMetadata) -> Result<TranscriptionResponse> {
-        let trimmed = bytes.trim_ascii_start();
-        let mut response = if trimmed.starts_with(b"{") {
-            crate::decode::decode_json::<TranscriptionResponse>(bytes, None)?
-        } else if trimmed.starts_with(b"\"") {
-            TranscriptionResponse {
-                text: crate::decode::decode_json::<String>(bytes, None)?,
-                ..TranscriptionResponse::default()
-            }
-        } else {
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                Error::decode("transcription text is not valid UTF-8").with_source(e)
-            })?;
-            TranscriptionResponse {
-                text: text.to_owned(),
-                ..TranscriptionResponse::default()
-            }
-        };
-        response.metadata = metadata;
-        Ok(response)
-    }
-}
-
 /// A transcribed segment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptionSegment {

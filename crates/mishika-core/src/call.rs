@@ -16,8 +16,8 @@ use crate::decode::{WithMetadata, read_json};
 use crate::error::{Error, MAX_ERROR_BODY, Result};
 use crate::metadata::ResponseMetadata;
 use crate::options::CallPolicy;
-use crate::provider::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
 use crate::secret::ApiKey;
+use crate::spec::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
 use crate::stream::SseStream;
 use crate::transport::{Body, Transport, TransportFuture};
 

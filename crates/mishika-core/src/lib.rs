@@ -51,7 +51,6 @@ pub mod call;
 pub mod chat;
 pub mod completions;
 pub mod decode;
-mod direct;
 pub mod embeddings;
 pub mod error;
 pub mod images;
@@ -62,6 +61,7 @@ pub mod options;
 pub mod provider;
 pub mod rerank;
 pub mod secret;
+pub mod spec;
 pub mod sse;
 pub mod stream;
 pub mod transport;
@@ -88,9 +88,10 @@ pub use images::{Image, ImageRequest, ImageResponse};
 pub use metadata::ResponseMetadata;
 pub use models::{Model, ModelList};
 pub use options::{CallPolicy, RequestOptions, RoutedRequest};
-pub use provider::{AuthScheme, ErrorRules, Limits, PathStyle, Provider, ProviderSpec};
+pub use provider::Provider;
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
 pub use secret::ApiKey;
+pub use spec::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
 pub use stream::{
     ChatStream, CompletionStream, LineStream, ResponseStream, SseEventStream, SseStream,
     StreamFrame,

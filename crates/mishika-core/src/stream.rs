@@ -35,7 +35,7 @@ pub trait StreamFrame: DeserializeOwned + Send + 'static {
 }
 
 impl StreamFrame for crate::chat::ChatChunk {
-    type Decoder = crate::chat::ChunkStrings;
+    type Decoder = crate::decode::ChunkStrings;
 
     fn decode(decoder: &mut Self::Decoder, json: &[u8]) -> serde_json::Result<Self> {
         decoder.decode(json)
@@ -50,7 +50,7 @@ impl StreamFrame for crate::completions::CompletionChunk {
     type Decoder = ();
 
     fn decode(_: &mut (), json: &[u8]) -> serde_json::Result<Self> {
-        crate::wire::from_json(json)
+        crate::decode::from_json(json)
     }
 
     fn is_error_frame(&self) -> bool {

@@ -99,20 +99,6 @@ where
     deserializer.deserialize_option(OptionVisitor(std::marker::PhantomData))
 }
 
-/// Parse JSON from bytes, checking their UTF-8 in one pass first.
-///
-/// serde_json checks every string of a byte slice on its own; a small answer or stream
-/// frame is dozens of short strings (keys included), where one pass over the whole text
-/// costs a fraction of that. Bytes that are not UTF-8 go to serde_json's own reading, so
-/// the result is always what `serde_json::from_slice` gives. Not worth it for bodies of
-/// mostly numbers (embeddings).
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(json) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(json),
-    }
-}
-
 /// Deserialize a string into `T` through `From<&str>` without allocating for borrowed input.
 pub(crate) fn from_str_visitor<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where

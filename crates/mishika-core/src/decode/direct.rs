@@ -16,9 +16,19 @@ use std::borrow::Cow;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::chunk::{ChunkParts, ChunkStrings, HeaderText};
+
+/// Names every field of a type a reader below fills, right after the reader's match on the
+/// keys: adding a field to the type (and so to its serde form) stops the build here until
+/// the reader reads it too, so the two cannot drift apart. Costs nothing at run time.
+macro_rules! reads_every_field {
+    ($value:expr => $type:ident { $($field:ident),* $(,)? }) => {
+        let $type { $($field: _),* } = &$value;
+    };
+}
 use crate::chat::{
-    ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkParts, ChunkStrings,
-    FinishReason, HeaderText, ResponseMessage, Role, TokenDetails, ToolCall, Usage,
+    ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkHeader, FinishReason,
+    ResponseMessage, Role, TokenDetails, ToolCall, Usage,
 };
 use crate::embeddings::{Embedding, EmbeddingResponse, decode_base64_f32};
 use crate::wire::{EmptyAsNone, LenientU32, LenientU64, NullAsDefault};
@@ -48,6 +58,21 @@ pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk>
         Some(())
     })?;
     reader.end()?;
+    let ChunkParts {
+        created: _,
+        choices: _,
+        usage: _,
+        extra: _,
+    } = &chunk;
+    let HeaderText {
+        id: _,
+        object: _,
+        model: _,
+        system_fingerprint: _,
+        service_tier: _,
+    } = &header;
+    reads_every_field!(ChatChunk::default() => ChatChunk { header, created, choices, usage, extra });
+    reads_every_field!(ChunkHeader::default() => ChunkHeader { id, object, model, system_fingerprint, service_tier });
     Some(chunk.into_chunk(strings.header(header)))
 }
 
@@ -70,6 +95,10 @@ pub(crate) fn response(text: &str) -> Option<ChatResponse> {
         Some(())
     })?;
     reader.end()?;
+    // `metadata` comes from the answer's head, not its body.
+    reads_every_field!(response => ChatResponse {
+        id, object, created, model, choices, usage, system_fingerprint, service_tier, extra, metadata
+    });
     Some(response)
 }
 
@@ -99,6 +128,7 @@ pub(crate) fn embeddings(text: &str) -> Option<EmbeddingResponse> {
         Some(())
     })?;
     reader.end()?;
+    reads_every_field!(response => EmbeddingResponse { object, data, model, usage, extra, metadata });
     Some(response)
 }
 
@@ -410,6 +440,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(choice => ChunkChoice { index, delta, finish_reason, logprobs, extra });
         Some(choice)
     }
 
@@ -426,6 +457,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(delta => ChatDelta { content, role, refusal, reasoning_content, tool_calls, extra });
         Some(delta)
     }
 
@@ -441,6 +473,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(choice => ChatChoice { index, message, finish_reason, logprobs, extra });
         Some(choice)
     }
 
@@ -459,6 +492,9 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(message => ResponseMessage {
+            content, role, refusal, reasoning_content, tool_calls, annotations, audio, extra
+        });
         Some(message)
     }
 
@@ -481,6 +517,10 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(usage => Usage {
+            prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details,
+            completion_tokens_details, extra
+        });
         Some(Some(Box::new(usage)))
     }
 
@@ -503,6 +543,10 @@ impl<'a> Reader<'a> {
             *count = reader.count()?;
             Some(())
         })?;
+        reads_every_field!(details => TokenDetails {
+            cached_tokens, audio_tokens, text_tokens, image_tokens, reasoning_tokens,
+            accepted_prediction_tokens, rejected_prediction_tokens, extra
+        });
         Some(Some(details))
     }
 
@@ -564,6 +608,7 @@ impl<'a> Reader<'a> {
             }
             Some(())
         })?;
+        reads_every_field!(embedding => Embedding { index, embedding, object });
         Some(embedding)
     }
 

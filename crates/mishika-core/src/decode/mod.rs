@@ -1,5 +1,11 @@
-//! Reading JSON answers: the serde entry points and the direct readers' hook
-//! ([`WithMetadata::read_direct`]), in one place.
+//! Reading answers, in one place: the serde entry points, the direct readers of the
+//! hottest answers and the chunk decoder state a stream keeps. The wire-type modules
+//! define the types and their serde forms and never import this module back.
+
+mod chunk;
+pub(crate) mod direct;
+
+pub use chunk::ChunkStrings;
 
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
@@ -60,9 +66,9 @@ macro_rules! with_metadata {
 }
 
 with_metadata!(
-    ChatResponse => crate::direct::response,
+    ChatResponse => direct::response,
     CompletionResponse,
-    EmbeddingResponse => crate::direct::embeddings,
+    EmbeddingResponse => direct::embeddings,
     ImageResponse,
     TranscriptionResponse,
     RerankResponse,
@@ -98,7 +104,7 @@ pub fn decode_json<T: DeserializeOwned>(
     // Small answers are mostly strings: one UTF-8 pass over the body beats serde_json's
     // check of each string. Large ones (embeddings) are mostly numbers, where it would not.
     let decoded = if bytes.len() <= ONE_PASS_UTF8_LIMIT {
-        crate::wire::from_json(bytes)
+        from_json(bytes)
     } else {
         serde_json::from_slice(bytes)
     };
@@ -112,6 +118,45 @@ pub fn decode_json<T: DeserializeOwned>(
         ))
         .with_source(e)
     })
+}
+
+/// Parse JSON from bytes, checking their UTF-8 in one pass first.
+///
+/// serde_json checks every string of a byte slice on its own; a small answer or stream
+/// frame is dozens of short strings (keys included), where one pass over the whole text
+/// costs a fraction of that. Bytes that are not UTF-8 go to serde_json's own reading, so
+/// the result is always what `serde_json::from_slice` gives. Not worth it for bodies of
+/// mostly numbers (embeddings).
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(json) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(json),
+    }
+}
+
+impl TranscriptionResponse {
+    /// Parse any transcription body: a JSON object, a JSON string, or plain text.
+    pub fn parse(bytes: &[u8], metadata: ResponseMetadata) -> Result<TranscriptionResponse> {
+        let trimmed = bytes.trim_ascii_start();
+        let mut response = if trimmed.starts_with(b"{") {
+            decode_json::<TranscriptionResponse>(bytes, None)?
+        } else if trimmed.starts_with(b"\"") {
+            TranscriptionResponse {
+                text: decode_json::<String>(bytes, None)?,
+                ..TranscriptionResponse::default()
+            }
+        } else {
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                Error::decode("transcription text is not valid UTF-8").with_source(e)
+            })?;
+            TranscriptionResponse {
+                text: text.to_owned(),
+                ..TranscriptionResponse::default()
+            }
+        };
+        response.metadata = metadata;
+        Ok(response)
+    }
 }
 
 #[cfg(test)]
