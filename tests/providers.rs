@@ -642,3 +642,38 @@ async fn force_proxy_sends_every_endpoint_to_the_proxy_with_the_model_unchanged(
     );
     assert_eq!(model_sent(&seen[0]).as_deref(), Some("mock-chat"));
 }
+
+#[test]
+fn registering_a_prefix_twice_or_an_empty_one_and_settings_for_no_provider_are_errors() {
+    let twice = Client::builder()
+        .provider("lines", Lines)
+        .provider("lines/", Lines)
+        .build()
+        .unwrap_err();
+    assert_eq!(twice.kind(), ErrorKind::Config);
+    assert!(twice.message().contains("`lines`"), "{twice}");
+
+    let empty = Client::builder().provider("", Lines).build().unwrap_err();
+    assert_eq!(empty.kind(), ErrorKind::Config);
+
+    let nobody = Client::builder()
+        .provider_settings("nobody", ProviderSettings::new().api_key("sk-x"))
+        .build()
+        .unwrap_err();
+    assert_eq!(nobody.kind(), ErrorKind::UnknownProvider);
+    assert!(nobody.message().contains("nobody"), "{nobody}");
+    assert!(!format!("{nobody} {nobody:?}").contains("sk-x"));
+
+    // Replacing a built-in is allowed: the user's provider answers under that prefix.
+    let replaced = Client::builder().provider("openai", Lines).build().unwrap();
+    let (provider, _, request) = replaced
+        .route(ChatRequest::new("openai/m", [ChatMessage::user("x")]))
+        .unwrap();
+    assert_eq!((provider.name(), request.model.as_str()), ("lines", "m"));
+
+    let bad_header = Client::builder()
+        .provider_settings("openai", ProviderSettings::new().header("bad header", "v"))
+        .build()
+        .unwrap_err();
+    assert_eq!(bad_header.kind(), ErrorKind::Config);
+}
