@@ -15,7 +15,7 @@ use mishika_http::HttpTransport;
 
 use crate::providers::{anthropic, openai, proxy};
 use crate::retry::{RetryPolicy, RetryTransport};
-use crate::router::{Route, Router};
+use crate::registry::{ProviderRegistry, Route};
 use crate::settings::{self, ProviderSettings};
 use crate::timeout::{IdleTimeoutTransport, with_deadline};
 
@@ -90,7 +90,7 @@ pub struct Client {
 }
 
 struct Inner {
-    router: Router,
+    router: ProviderRegistry,
     settings: Settings,
     transport: Arc<dyn Transport>,
     /// Endpoint URIs parsed once for all calls.
@@ -253,7 +253,7 @@ impl Client {
 /// Builds a [`Client`].
 pub struct ClientBuilder {
     settings: Settings,
-    router: Router,
+    router: ProviderRegistry,
     /// Settings per provider prefix; the proxy's come from `api_base`, `api_key` and `header`.
     provider_settings: Vec<(String, ProviderSettings)>,
     /// Prefixes registered with [`provider`](ClientBuilder::provider), to catch a prefix
@@ -276,8 +276,8 @@ impl fmt::Debug for ClientBuilder {
 }
 
 /// The built-in providers every default client routes to.
-fn default_router() -> Router {
-    let mut router = Router::default();
+fn default_router() -> ProviderRegistry {
+    let mut router = ProviderRegistry::default();
     let builtins: [(&str, Arc<dyn Provider>); 3] = [
         (proxy::PREFIX, Arc::new(proxy::MISHIKALLM_PROXY)),
         (openai::PREFIX, Arc::new(openai::OPENAI)),

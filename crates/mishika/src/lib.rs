@@ -37,7 +37,7 @@ mod client;
 pub mod guide;
 pub mod providers;
 mod retry;
-mod router;
+mod registry;
 mod settings;
 mod timeout;
 
@@ -46,7 +46,7 @@ pub use client::{
 };
 pub use providers::proxy;
 pub use retry::{RetryPolicy, RetryTransport};
-pub use router::Router;
+pub use registry::ProviderRegistry;
 pub use settings::{
     ProviderSettings, clear_process_settings, set_api_base, set_api_key, set_provider_settings,
 };

@@ -1,4 +1,4 @@
-//! The prefix router: `prefix/model` → the provider registered for `prefix`.
+//! The provider registry: `prefix/model` → the provider registered for `prefix`.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use crate::settings::ProviderSettings;
 /// its slash are stripped (`mishikallm_proxy/openai/gpt-4o` reaches the proxy as
 /// `openai/gpt-4o`).
 #[derive(Debug, Clone, Default)]
-pub struct Router {
+pub struct ProviderRegistry {
     /// Sorted longest prefix first.
     routes: Vec<Route>,
 }
@@ -28,7 +28,7 @@ pub(crate) struct Route {
     pub(crate) settings: ProviderSettings,
 }
 
-impl Router {
+impl ProviderRegistry {
     /// Register `provider` under `prefix` (a trailing `/` is ignored), returning the
     /// provider it replaces, if one was registered there, as object_store's registry does.
     ///
@@ -126,7 +126,7 @@ impl Router {
             .map(|(route, strip)| (&route.provider, strip))
     }
 
-    /// [`resolve`](Router::resolve), giving the whole route (provider and shared name).
+    /// [`resolve`](ProviderRegistry::resolve), giving the whole route (provider and shared name).
     pub(crate) fn resolve_route(&self, model: &str) -> Result<(&Route, usize), Error> {
         for route in &self.routes {
             let prefix = &route.prefix;
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins_and_only_it_is_stripped() {
-        let mut router = Router::default();
+        let mut router = ProviderRegistry::default();
         assert!(
             router
                 .register("a", Arc::new(Named("a")))
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn registering_again_returns_the_replaced_provider_and_bad_prefixes_fail() {
-        let mut router = Router::default();
+        let mut router = ProviderRegistry::default();
         assert!(
             router
                 .register("x/", Arc::new(Named("first")))
