@@ -97,6 +97,11 @@ impl SpeechResponse {
         SpeechResponse { metadata, body }
     }
 
+    /// The answer's status and headers, to amend (a router records its route here).
+    pub fn metadata_mut(&mut self) -> &mut ResponseMetadata {
+        &mut self.metadata
+    }
+
     /// The answer's status and headers.
     pub fn metadata(&self) -> &ResponseMetadata {
         &self.metadata

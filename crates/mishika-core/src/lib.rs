@@ -85,9 +85,9 @@ pub use embeddings::{
 };
 pub use error::{Error, ErrorKind, Result, TimeoutPhase};
 pub use images::{Image, ImageRequest, ImageResponse};
-pub use metadata::ResponseMetadata;
+pub use metadata::{ResponseMetadata, RouteInfo};
 pub use models::{Model, ModelList};
-pub use options::{CallPolicy, RequestOptions, RoutedRequest};
+pub use options::{CallPolicy, MockAnswer, RequestOptions, RoutedRequest};
 pub use provider::Provider;
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
 pub use secret::ApiKey;

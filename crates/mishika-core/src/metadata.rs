@@ -25,6 +25,45 @@ pub struct ResponseMetadata {
     values: Bytes,
     /// The map, once asked for.
     map: OnceLock<Box<HeaderMap>>,
+    /// Which model group and deployment answered, when a router chose them.
+    route: Option<Box<RouteInfo>>,
+}
+
+/// How a router reached an answer: the model group and deployment that gave it, and what
+/// it took (see `mishika::Router`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RouteInfo {
+    /// The model group that answered (the one asked for, or a fallback).
+    pub group: String,
+    /// The id of the deployment that answered.
+    pub deployment: String,
+    /// The deployment's own model name (`mishikallm_proxy/gpt-4o` …).
+    pub model: String,
+    /// Calls to deployments it took, this one included.
+    pub attempts: u32,
+    /// Fallback groups moved to before this answer (0 when the first group answered).
+    pub fallbacks: u32,
+}
+
+impl RouteInfo {
+    /// A route: `group`'s deployment `deployment` (model `model`) answered after
+    /// `attempts` calls and `fallbacks` moves to fallback groups.
+    pub fn new(
+        group: impl Into<String>,
+        deployment: impl Into<String>,
+        model: impl Into<String>,
+        attempts: u32,
+        fallbacks: u32,
+    ) -> RouteInfo {
+        RouteInfo {
+            group: group.into(),
+            deployment: deployment.into(),
+            model: model.into(),
+            attempts,
+            fallbacks,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -61,10 +100,14 @@ impl fmt::Debug for ResponseMetadata {
                     .finish()
             }
         }
-        f.debug_struct("ResponseMetadata")
+        let mut debug = f.debug_struct("ResponseMetadata");
+        debug
             .field("status", &self.status)
-            .field("headers", &Headers(self))
-            .finish()
+            .field("headers", &Headers(self));
+        if let Some(route) = &self.route {
+            debug.field("route", route);
+        }
+        debug.finish()
     }
 }
 
@@ -100,7 +143,18 @@ impl ResponseMetadata {
             names,
             values: Bytes::from(values),
             map: OnceLock::new(),
+            route: None,
         }
+    }
+
+    /// Which model group and deployment answered, when a router chose them.
+    pub fn route(&self) -> Option<&RouteInfo> {
+        self.route.as_deref()
+    }
+
+    /// Record how a router reached this answer.
+    pub fn set_route(&mut self, route: RouteInfo) {
+        self.route = Some(Box::new(route));
     }
 
     /// All response headers.

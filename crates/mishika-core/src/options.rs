@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::secret::ApiKey;
 
 /// Settings one request carries for itself; each beats the client's and the environment's.
@@ -30,6 +30,27 @@ pub struct RequestOptions {
     /// Send this request to the proxy with its model name unchanged (`Some(true)`), or
     /// route it by its prefix even when the client forces the proxy (`Some(false)`).
     pub force_proxy: Option<bool>,
+    /// Answer with this instead of calling the provider: no request is sent.
+    pub mock: Option<MockAnswer>,
+}
+
+/// A made-up answer for tests of the code around mishika: set with `.mock_response(..)`,
+/// `.mock_error(..)` or `.mock_tool_call(..)` on a request, it is given without any I/O.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MockAnswer {
+    /// Answer with this text (chat and text completions, plain and streamed).
+    Text(String),
+    /// Fail with an error of this kind (every endpoint), carrying the status the kind
+    /// stands for, so `is_retryable` and retries behave as for a real one.
+    Error(ErrorKind),
+    /// Answer a chat with a call of this tool with these JSON arguments.
+    ToolCall {
+        /// The tool's name.
+        name: String,
+        /// The arguments, as JSON text.
+        arguments: String,
+    },
 }
 
 impl RequestOptions {
@@ -52,6 +73,8 @@ pub trait RoutedRequest {
     fn model_mut(&mut self) -> &mut String;
     /// The per-request settings.
     fn request_options(&self) -> &RequestOptions;
+    /// The per-request settings, to amend (a router fills in its deployment's).
+    fn request_options_mut(&mut self) -> &mut RequestOptions;
     /// A problem found while building the request, reported when it is sent.
     fn check(&self) -> Result<()>;
 }
@@ -114,6 +137,33 @@ macro_rules! request_options_builders {
                 self
             }
 
+            /// Answer with `text` instead of calling the provider (chat and text completions,
+            /// plain and streamed, with usage): no request is sent.
+            pub fn mock_response(mut self, text: impl Into<String>) -> Self {
+                self.options.mock = Some($crate::options::MockAnswer::Text(text.into()));
+                self
+            }
+
+            /// Fail with an error of `kind` instead of calling the provider.
+            pub fn mock_error(mut self, kind: $crate::ErrorKind) -> Self {
+                self.options.mock = Some($crate::options::MockAnswer::Error(kind));
+                self
+            }
+
+            /// Answer a chat with a call of the tool `name` with `arguments` (JSON text)
+            /// instead of calling the provider.
+            pub fn mock_tool_call(
+                mut self,
+                name: impl Into<String>,
+                arguments: impl Into<String>,
+            ) -> Self {
+                self.options.mock = Some($crate::options::MockAnswer::ToolCall {
+                    name: name.into(),
+                    arguments: arguments.into(),
+                });
+                self
+            }
+
             /// Add any JSON field to the body (the `extra_body` of other SDKs).
             pub fn extra(
                 mut self,
@@ -142,6 +192,10 @@ macro_rules! request_options_builders {
 
             fn request_options(&self) -> &$crate::RequestOptions {
                 &self.options
+            }
+
+            fn request_options_mut(&mut self) -> &mut $crate::RequestOptions {
+                &mut self.options
             }
 
             fn check(&self) -> $crate::Result<()> {

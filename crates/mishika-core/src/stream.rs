@@ -262,6 +262,14 @@ impl<T: StreamFrame> ResponseStream<T> {
             Frames::Provider { metadata, .. } => metadata,
         }
     }
+
+    /// The status and headers of the answer, to amend (a router records its route here).
+    pub fn metadata_mut(&mut self) -> &mut ResponseMetadata {
+        match &mut self.inner {
+            Frames::Sse(sse) => &mut sse.metadata,
+            Frames::Provider { metadata, .. } => metadata,
+        }
+    }
 }
 
 impl<T: StreamFrame> From<SseStream<T>> for ResponseStream<T> {

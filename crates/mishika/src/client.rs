@@ -1,6 +1,8 @@
 //! [`Client`]: the router, settings resolution and transport stack behind every call.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,9 +15,11 @@ use mishika_core::{
 };
 use mishika_http::HttpTransport;
 
+use crate::mock::MockReply;
 use crate::providers::{anthropic, openai, proxy};
-use crate::retry::{RetryPolicy, RetryTransport};
 use crate::registry::{ProviderRegistry, Route};
+use crate::retry::{RetryPolicy, RetryTransport};
+use crate::router::{EstimateTokens, Routed, Router};
 use crate::settings::{self, ProviderSettings};
 use crate::timeout::{IdleTimeoutTransport, with_deadline};
 
@@ -26,27 +30,30 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default deadline for connecting (used when mishika builds the HTTP transport).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One client method per endpoint: route, resolve settings, call the provider under the
-/// request deadline.
+/// What a client method asks of a provider: to call its endpoint method (a plain function
+/// pointer, so routing code is written once for every endpoint).
+pub(crate) type Op<R, T> = for<'a> fn(
+    &'a dyn Provider,
+    &'a Call,
+    R,
+) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// One client method per endpoint: to a model group's router, or by the prefix route with
+/// the settings resolved for its provider, under the request deadline.
 macro_rules! endpoints {
     ($($(#[$doc:meta])* $method:ident $(=> $provider_method:ident)? ($request:ty) -> $response:ty;)*) => {
         $(
             $(#[$doc])*
             pub async fn $method(&self, request: $request) -> Result<$response> {
-                let (provider, call, request) = self.route(request)?;
-                with_deadline(
-                    call.deadline(),
-                    endpoints!(@call provider, call, request, $method $(, $provider_method)?),
-                )
-                .await
+                self.dispatch(request, endpoints!(@op $method $(, $provider_method)?)).await
             }
         )*
     };
-    (@call $provider:ident, $call:ident, $request:ident, $method:ident) => {
-        $provider.$method(&$call, $request)
+    (@op $method:ident) => {
+        |provider, call, request| provider.$method(call, request)
     };
-    (@call $provider:ident, $call:ident, $request:ident, $method:ident, $provider_method:ident) => {
-        $provider.$provider_method(&$call, $request)
+    (@op $method:ident, $provider_method:ident) => {
+        |provider, call, request| provider.$provider_method(call, request)
     };
 }
 
@@ -91,6 +98,8 @@ pub struct Client {
 
 struct Inner {
     router: ProviderRegistry,
+    /// Model groups, when the client has a router.
+    model_router: Option<Router>,
     settings: Settings,
     transport: Arc<dyn Transport>,
     /// Endpoint URIs parsed once for all calls.
@@ -167,8 +176,43 @@ impl Client {
         if request.encoding_format.is_none() {
             request.encoding_format = self.inner.settings.embedding_encoding.clone();
         }
+        self.dispatch(request, |provider, call, request| {
+            provider.embedding(call, request)
+        })
+        .await
+    }
+
+    /// Send `request` to the model group its model names, when the client has a router
+    /// with that group, else by its prefix.
+    async fn dispatch<R, T>(&self, mut request: R, op: Op<R, T>) -> Result<T>
+    where
+        R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
+        T: Routed + MockReply<R>,
+    {
+        if let Some(router) = &self.inner.model_router {
+            if let Some(group) = router.group(request.model_mut()) {
+                let deadline = request
+                    .request_options()
+                    .timeout
+                    .or(self.inner.settings.timeout);
+                return with_deadline(deadline, router.call(self, group, request, op)).await;
+            }
+        }
+        self.call_routed(request, op).await
+    }
+
+    /// Send `request` by its prefix: resolve the provider and its settings, answer a mock
+    /// without I/O, or call the provider under the request deadline.
+    pub(crate) async fn call_routed<R, T>(&self, request: R, op: Op<R, T>) -> Result<T>
+    where
+        R: RoutedRequest,
+        T: MockReply<R>,
+    {
         let (provider, call, request) = self.route(request)?;
-        with_deadline(call.deadline(), provider.embedding(&call, request)).await
+        if let Some(answer) = &request.request_options().mock {
+            return T::mock(&request, answer);
+        }
+        with_deadline(call.deadline(), op(provider.as_ref(), &call, request)).await
     }
 
     /// The models the provider registered under `prefix` serves: `GET /v1/models`.
@@ -259,6 +303,7 @@ pub struct ClientBuilder {
     /// Prefixes registered with [`provider`](ClientBuilder::provider), to catch a prefix
     /// registered twice.
     registered: Vec<String>,
+    model_router: Option<Router>,
     transport: Option<Arc<dyn Transport>>,
     connect_timeout: Duration,
     retry: RetryPolicy,
@@ -304,6 +349,7 @@ impl Default for ClientBuilder {
             router: default_router(),
             provider_settings: Vec::new(),
             registered: Vec::new(),
+            model_router: None,
             transport: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             retry: RetryPolicy::default(),
@@ -359,6 +405,14 @@ impl ClientBuilder {
         settings: ProviderSettings,
     ) -> Self {
         *self.settings_of(prefix.as_ref()) = settings;
+        self
+    }
+
+    /// Route requests whose model names one of `router`'s model groups to the group's
+    /// deployments (see [`Router`]); every other model goes by its prefix. Each
+    /// deployment's model must name a registered provider.
+    pub fn router(mut self, router: Router) -> Self {
+        self.model_router = Some(router);
         self
     }
 
@@ -464,6 +518,20 @@ impl ClientBuilder {
             settings.check()?;
             self.router.configure(&prefix, settings)?;
         }
+        if let Some(router) = &self.model_router {
+            for group in router.groups() {
+                for deployment in router.deployments(group) {
+                    if let Err(error) = self.router.resolve(deployment.model()) {
+                        return Err(Error::config(format!(
+                            "the deployment `{}` of the model group `{group}` names no \
+                             registered provider: {}",
+                            deployment.model(),
+                            error.message()
+                        )));
+                    }
+                }
+            }
+        }
         let base: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
             None => Arc::new(
@@ -482,6 +550,7 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 router: self.router,
+                model_router: self.model_router,
                 settings: self.settings,
                 transport,
                 endpoints: Arc::default(),

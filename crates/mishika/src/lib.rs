@@ -35,9 +35,11 @@
 
 mod client;
 pub mod guide;
+mod mock;
 pub mod providers;
-mod retry;
 mod registry;
+mod retry;
+pub mod router;
 mod settings;
 mod timeout;
 
@@ -45,8 +47,9 @@ pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
 };
 pub use providers::proxy;
-pub use retry::{RetryPolicy, RetryTransport};
 pub use registry::ProviderRegistry;
+pub use retry::{RetryPolicy, RetryTransport};
+pub use router::{Deployment, Router, RouterBuilder, Strategy};
 pub use settings::{
     ProviderSettings, clear_process_settings, set_api_base, set_api_key, set_provider_settings,
 };
@@ -68,8 +71,8 @@ pub use mishika_core::{
     EmbeddingResponse, EncodingFormat, Error, ErrorKind, FinishReason, Image, ImageRequest,
     ImageResponse, Limits, Model, ModelList, Prompt, Provider, ProviderSpec, RequestOptions,
     RerankDocument, RerankRequest, RerankResponse, RerankResult, ResponseFormat, ResponseMetadata,
-    Result, Role, SpeechRequest, SpeechResponse, TimeoutPhase, TimestampGranularity, Tool,
-    ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,
+    Result, Role, RouteInfo, SpeechRequest, SpeechResponse, TimeoutPhase, TimestampGranularity,
+    Tool, ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,
     Transport, TransportError, TransportErrorKind, TransportFuture, Usage,
 };
 pub use mishika_http::HttpTransport;

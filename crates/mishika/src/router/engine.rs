@@ -1,0 +1,247 @@
+//! One routed call: pick a deployment, call it, count how it ended, retry in the group,
+//! fall back to other groups.
+
+use std::future::Future;
+
+use futures_util::StreamExt;
+use mishika_core::{
+    ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Error, ErrorKind, ImageRequest, ImageResponse, RerankRequest,
+    RerankResponse, ResponseMetadata, ResponseStream, Result, RoutedRequest, SpeechRequest,
+    SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse,
+};
+use serde::Serialize;
+
+use super::{Entry, Group, Router};
+use crate::client::{Client, Op};
+use crate::mock::MockReply;
+
+/// What a routed answer offers the router: its metadata (to record the route), the
+/// tokens it used (for `tpm`), and when it counts as answered (a stream: once its first
+/// chunk arrived, so a stream that fails before it is retried and falls back).
+pub(crate) trait Routed: Sized + Send + 'static {
+    /// The metadata to record the route in.
+    fn metadata_mut(&mut self) -> &mut ResponseMetadata;
+
+    /// The tokens the answer says it used.
+    fn tokens(&self) -> Option<u64> {
+        None
+    }
+
+    /// The answer once it counts as given, or the error it turned out to be.
+    fn settle(self) -> impl Future<Output = Result<Self>> + Send {
+        std::future::ready(Ok(self))
+    }
+}
+
+/// `Routed` for answers whose metadata is a public field, with their usage's tokens.
+macro_rules! routed {
+    ($($type:ty $(=> |$answer:ident| $tokens:expr)?),* $(,)?) => {
+        $(
+            impl Routed for $type {
+                fn metadata_mut(&mut self) -> &mut ResponseMetadata {
+                    &mut self.metadata
+                }
+                $(
+                    fn tokens(&self) -> Option<u64> {
+                        let $answer = self;
+                        $tokens
+                    }
+                )?
+            }
+        )*
+    };
+}
+
+routed!(
+    ChatResponse => |answer| answer.usage.as_ref()?.total_tokens,
+    CompletionResponse => |answer| answer.usage.as_ref()?.total_tokens,
+    EmbeddingResponse => |answer| answer.usage.as_ref()?.total_tokens,
+    ImageResponse,
+    TranscriptionResponse,
+    RerankResponse,
+);
+
+impl Routed for SpeechResponse {
+    fn metadata_mut(&mut self) -> &mut ResponseMetadata {
+        SpeechResponse::metadata_mut(self)
+    }
+}
+
+impl<T: StreamFrame> Routed for ResponseStream<T> {
+    fn metadata_mut(&mut self) -> &mut ResponseMetadata {
+        ResponseStream::metadata_mut(self)
+    }
+
+    async fn settle(mut self) -> Result<Self> {
+        let first = self.next().await;
+        let metadata = self.metadata().clone();
+        match first {
+            Some(Err(error)) => Err(error),
+            Some(Ok(chunk)) => Ok(ResponseStream::from_stream(
+                metadata,
+                futures_util::stream::once(std::future::ready(Ok(chunk))).chain(self),
+            )),
+            None => Ok(ResponseStream::from_stream(
+                metadata,
+                futures_util::stream::empty(),
+            )),
+        }
+    }
+}
+
+/// About how many tokens a request holds, for `tpm` and the pre-call checks.
+pub(crate) trait EstimateTokens {
+    /// The estimate: the request's JSON length over four, rounded up (0 for audio).
+    fn estimated_tokens(&self) -> u64;
+}
+
+/// The JSON length of `request` over four, rounded up.
+fn json_tokens<R: Serialize>(request: &R) -> u64 {
+    let length = serde_json::to_vec(request).map_or(0, |json| json.len());
+    u64::try_from(length.div_ceil(4)).unwrap_or(u64::MAX)
+}
+
+macro_rules! estimate_by_json {
+    ($($request:ty),*) => {
+        $(
+            impl EstimateTokens for $request {
+                fn estimated_tokens(&self) -> u64 {
+                    json_tokens(self)
+                }
+            }
+        )*
+    };
+}
+
+estimate_by_json!(
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    ImageRequest,
+    SpeechRequest,
+    RerankRequest
+);
+
+impl EstimateTokens for TranscriptionRequest {
+    fn estimated_tokens(&self) -> u64 {
+        0
+    }
+}
+
+impl Router {
+    /// Answer `request` from `group`'s deployments, retrying and falling back as set.
+    pub(crate) async fn call<R, T>(
+        &self,
+        client: &Client,
+        group: &Group,
+        request: R,
+        op: Op<R, T>,
+    ) -> Result<T>
+    where
+        R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
+        T: Routed + MockReply<R>,
+    {
+        let tokens = if self.needs_estimate(group) {
+            request.estimated_tokens()
+        } else {
+            0
+        };
+        // Fallbacks come from the group asked for, in its list's order.
+        let asked = group.name.as_str();
+        let mut group = group;
+        let mut tried: Vec<String> = Vec::new();
+        let (mut attempts, mut fallbacks) = (0u32, 0u32);
+        loop {
+            tried.push(group.name.clone());
+            let mut retry = 0u32;
+            let error = loop {
+                let entry = match self.pick(group, tokens) {
+                    Ok(entry) => entry,
+                    Err(error) => break error,
+                };
+                attempts += 1;
+                let started = self.now();
+                let result = match self.is_failing(&group.name) {
+                    true => Err(Error::new(
+                        ErrorKind::InternalServer,
+                        format!(
+                            "the model group `{}` is set to fail (fail_group), to drill its \
+                             fallbacks",
+                            group.name
+                        ),
+                    )),
+                    false => call_deployment(client, entry, request.clone(), op).await,
+                };
+                match result {
+                    Ok(mut answer) => {
+                        let latency = self.now().saturating_sub(started);
+                        self.ended(entry, answer.tokens().unwrap_or(tokens), Some(latency));
+                        answer
+                            .metadata_mut()
+                            .set_route(Router::route_info(group, entry, attempts, fallbacks));
+                        return Ok(answer);
+                    }
+                    Err(error) => {
+                        self.ended(entry, 0, None);
+                        self.after_failure(entry, &error);
+                        tracing::warn!(
+                            target: "mishika::router",
+                            group = %group.name, deployment = %entry.id, attempt = attempts,
+                            kind = %error.kind(), "deployment failed"
+                        );
+                        if !self.may_retry(group, &error, retry) {
+                            break error;
+                        }
+                        retry += 1;
+                    }
+                }
+            };
+            let next = match self.fallback(asked, &error, &tried) {
+                Some(next) if fallbacks < self.max_fallbacks() => next,
+                _ => return Err(error),
+            };
+            group = match self.group(&next) {
+                Some(next) => next,
+                None => return Err(error),
+            };
+            tracing::warn!(
+                target: "mishika::router",
+                from = %tried.last().map(String::as_str).unwrap_or_default(), to = %next,
+                kind = %error.kind(), "falling back"
+            );
+            fallbacks += 1;
+        }
+    }
+}
+
+/// One call to `entry`: the request takes the deployment's model and, where the request
+/// sets none, its base, key, timeout and retries; then it goes by the provider route.
+async fn call_deployment<R, T>(
+    client: &Client,
+    entry: &Entry,
+    mut request: R,
+    op: Op<R, T>,
+) -> Result<T>
+where
+    R: RoutedRequest + Send + 'static,
+    T: Routed + MockReply<R>,
+{
+    let deployment = &entry.deployment;
+    request.model_mut().clone_from(&deployment.model);
+    let options = request.request_options_mut();
+    if options.api_base.is_none() {
+        options.api_base.clone_from(&deployment.api_base);
+    }
+    if options.api_key.is_none() {
+        options.api_key.clone_from(&deployment.api_key);
+    }
+    if options.timeout.is_none() {
+        options.timeout = deployment.timeout;
+    }
+    if options.num_retries.is_none() {
+        options.num_retries = Some(deployment.max_retries.unwrap_or(0));
+    }
+    let answer = client.call_routed(request, op).await?;
+    answer.settle().await
+}

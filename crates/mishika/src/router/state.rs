@@ -1,0 +1,351 @@
+//! What a router remembers about its deployments — calls in flight, this minute's
+//! requests, tokens and failures, cooldowns, recent latency — behind [`RouterState`], and
+//! the [`Clock`] it reads time from.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A point in router time: how long after the clock's start.
+pub type Timestamp = Duration;
+
+/// Where a router reads the time: [`SystemClock`] normally, [`ManualClock`] in tests that
+/// move time by hand (cooldowns, minute windows) instead of sleeping.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now, as time since the clock's start.
+    fn now(&self) -> Timestamp;
+}
+
+/// The monotonic system clock.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemClock {
+    start: Instant,
+}
+
+impl Default for SystemClock {
+    fn default() -> SystemClock {
+        SystemClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        self.start.elapsed()
+    }
+}
+
+/// A clock that moves only when told to. Clones share one time.
+///
+/// ```
+/// use std::time::Duration;
+/// use mishika::router::{Clock, ManualClock};
+///
+/// let clock = ManualClock::default();
+/// clock.advance(Duration::from_secs(61));
+/// assert_eq!(clock.now(), Duration::from_secs(61));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// Move the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// A deployment's load as the state sees it now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Load {
+    /// Calls in flight.
+    pub in_flight: u64,
+    /// Calls started in the current minute.
+    pub requests_this_minute: u64,
+    /// Tokens used by calls that ended in the current minute.
+    pub tokens_this_minute: u64,
+    /// Until when the deployment cools down, if it does.
+    pub cooling_until: Option<Timestamp>,
+    /// Recent latency (time to the first chunk for streams), when known.
+    pub latency: Option<Duration>,
+}
+
+/// The limits a call must fit in its deployment's current minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MinuteLimits {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+}
+
+impl MinuteLimits {
+    /// Limits of `rpm` requests and `tpm` tokens per minute.
+    pub fn new(rpm: Option<u64>, tpm: Option<u64>) -> MinuteLimits {
+        MinuteLimits { rpm, tpm }
+    }
+}
+
+/// The state a router keeps about its deployments, by deployment id. The router asks it
+/// before a call ([`try_begin`](RouterState::try_begin) both checks the limits and counts
+/// the call, so concurrent calls never overrun a limit), tells it how each call ended,
+/// and sets cooldowns. The in-memory [`InMemoryState`] is the default; a shared store
+/// (Redis, say) implements the same trait for a fleet of processes.
+pub trait RouterState: Send + Sync + fmt::Debug {
+    /// Start a call to `id` if it fits `limits` in the current minute (its estimated
+    /// `tokens` included): count it and answer `true`, or answer `false` and count nothing.
+    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool;
+
+    /// A call to `id` ended: `tokens` it used, and on success how long it took.
+    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>);
+
+    /// Count a failure of `id`; the failures in the current minute, this one included.
+    fn fail(&self, id: &str, now: Timestamp) -> u64;
+
+    /// Let no call reach `id` before `until`.
+    fn cool_down(&self, id: &str, until: Timestamp);
+
+    /// `id`'s load now.
+    fn load(&self, id: &str, now: Timestamp) -> Load;
+
+    /// Until when `id` cools down, if it does: what every pick asks of every deployment,
+    /// so a state should answer it cheaply.
+    fn cooling_until(&self, id: &str, now: Timestamp) -> Option<Timestamp> {
+        self.load(id, now).cooling_until
+    }
+}
+
+/// The minute a timestamp falls in.
+fn minute(now: Timestamp) -> u64 {
+    now.as_secs() / 60
+}
+
+/// This minute's counts of one deployment.
+#[derive(Debug, Default)]
+struct Window {
+    minute: u64,
+    requests: u64,
+    tokens: u64,
+    failures: u64,
+}
+
+impl Window {
+    /// The counts, started afresh when `now` is in a later minute.
+    fn at(&mut self, now: Timestamp) -> &mut Window {
+        let current = minute(now);
+        if self.minute != current {
+            *self = Window {
+                minute: current,
+                ..Window::default()
+            };
+        }
+        self
+    }
+}
+
+/// One deployment's state: a lock of its own for the minute's counts (never one for all
+/// deployments), atomics for the rest.
+#[derive(Debug, Default)]
+struct Slot {
+    window: Mutex<Window>,
+    in_flight: AtomicU64,
+    /// Nanoseconds of router time until which the deployment cools down (0: it does not).
+    cooling_until: AtomicU64,
+    /// Recent latency in nanoseconds, smoothed (0: none yet).
+    latency: AtomicU64,
+}
+
+impl Slot {
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        match self.window.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// The state in this process's memory: one slot per deployment, made when the router is
+/// built, so finding a deployment's slot takes no lock.
+#[derive(Debug, Default)]
+pub struct InMemoryState {
+    slots: HashMap<String, Slot>,
+}
+
+impl InMemoryState {
+    /// State for the deployments with these ids.
+    pub fn new<S: Into<String>>(ids: impl IntoIterator<Item = S>) -> InMemoryState {
+        InMemoryState {
+            slots: ids
+                .into_iter()
+                .map(|id| (id.into(), Slot::default()))
+                .collect(),
+        }
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl RouterState for InMemoryState {
+    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
+        let Some(slot) = self.slots.get(id) else {
+            return true;
+        };
+        let mut guard = slot.window();
+        let window = guard.at(now);
+        if limits.rpm.is_some_and(|rpm| window.requests >= rpm)
+            || limits
+                .tpm
+                .is_some_and(|tpm| window.tokens.saturating_add(tokens) > tpm)
+        {
+            return false;
+        }
+        window.requests += 1;
+        drop(guard);
+        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>) {
+        let Some(slot) = self.slots.get(id) else {
+            return;
+        };
+        // Saturating: an `end` without its `begin` must not wrap the count around.
+        let _ = slot
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+        if tokens > 0 {
+            let mut guard = slot.window();
+            let window = guard.at(now);
+            window.tokens = window.tokens.saturating_add(tokens);
+        }
+        if let Some(latency) = latency {
+            let sample = nanos(latency).max(1);
+            // An average that weighs the newest call by a quarter.
+            let _ = slot
+                .latency
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                    Some(if old == 0 {
+                        sample
+                    } else {
+                        (old / 4)
+                            .saturating_mul(3)
+                            .saturating_add(sample / 4)
+                            .max(1)
+                    })
+                });
+        }
+    }
+
+    fn fail(&self, id: &str, now: Timestamp) -> u64 {
+        let Some(slot) = self.slots.get(id) else {
+            return 0;
+        };
+        let mut guard = slot.window();
+        let window = guard.at(now);
+        window.failures += 1;
+        window.failures
+    }
+
+    fn cool_down(&self, id: &str, until: Timestamp) {
+        if let Some(slot) = self.slots.get(id) {
+            slot.cooling_until
+                .fetch_max(nanos(until), Ordering::Relaxed);
+        }
+    }
+
+    fn cooling_until(&self, id: &str, now: Timestamp) -> Option<Timestamp> {
+        let cooling = self.slots.get(id)?.cooling_until.load(Ordering::Relaxed);
+        (cooling > nanos(now)).then(|| Duration::from_nanos(cooling))
+    }
+
+    fn load(&self, id: &str, now: Timestamp) -> Load {
+        let Some(slot) = self.slots.get(id) else {
+            return Load::default();
+        };
+        let (requests, tokens) = {
+            let mut guard = slot.window();
+            let window = guard.at(now);
+            (window.requests, window.tokens)
+        };
+        let cooling = slot.cooling_until.load(Ordering::Relaxed);
+        let latency = slot.latency.load(Ordering::Relaxed);
+        Load {
+            in_flight: slot.in_flight.load(Ordering::Relaxed),
+            requests_this_minute: requests,
+            tokens_this_minute: tokens,
+            cooling_until: (cooling > nanos(now)).then(|| Duration::from_nanos(cooling)),
+            latency: (latency > 0).then(|| Duration::from_nanos(latency)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_hold_within_a_minute_and_reset_with_the_next() {
+        let state = InMemoryState::new(["a"]);
+        let limits = MinuteLimits::new(Some(2), Some(100));
+        let t = Duration::from_secs(5);
+        assert!(state.try_begin("a", t, limits, 10));
+        assert!(state.try_begin("a", t, limits, 10));
+        assert!(!state.try_begin("a", t, limits, 10), "rpm 2");
+        state.end("a", t, 95, Some(Duration::from_millis(40)));
+        let load = state.load("a", t);
+        assert_eq!(
+            (
+                load.in_flight,
+                load.requests_this_minute,
+                load.tokens_this_minute
+            ),
+            (1, 2, 95)
+        );
+        assert_eq!(load.latency, Some(Duration::from_millis(40)));
+        let next = Duration::from_secs(61);
+        assert!(state.try_begin("a", next, limits, 10), "a new minute");
+        let fresh = InMemoryState::new(["b"]);
+        assert!(fresh.try_begin("b", t, MinuteLimits::new(None, Some(100)), 90));
+        fresh.end("b", t, 90, None);
+        assert!(
+            !fresh.try_begin("b", t, MinuteLimits::new(None, Some(100)), 20),
+            "tpm 100"
+        );
+        assert!(fresh.try_begin("b", next, MinuteLimits::new(None, Some(100)), 20));
+    }
+
+    #[test]
+    fn failures_count_per_minute_and_cooldowns_end_by_time() {
+        let state = InMemoryState::new(["a"]);
+        let t = Duration::from_secs(1);
+        assert_eq!(state.fail("a", t), 1);
+        assert_eq!(state.fail("a", t), 2);
+        assert_eq!(state.fail("a", Duration::from_secs(60)), 1, "a new minute");
+        state.cool_down("a", Duration::from_secs(70));
+        assert_eq!(
+            state.load("a", Duration::from_secs(65)).cooling_until,
+            Some(Duration::from_secs(70))
+        );
+        assert_eq!(state.load("a", Duration::from_secs(70)).cooling_until, None);
+        // An unknown id is never limited and never cooled.
+        assert!(state.try_begin("zz", t, MinuteLimits::new(Some(0), None), 0));
+    }
+}
