@@ -3,7 +3,7 @@
 # repeatable where CPU time is noisy. Each client × workload runs at N and 2N requests; the
 # difference divided by N leaves out start-up and warm-up.
 #
-#   bash bench/instructions.sh            # needs valgrind; ~15 min on 2 cores
+#   bash bench/instructions.sh            # needs valgrind; ~20 min on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")"
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
@@ -41,4 +41,20 @@ for spec in "chat-c1 500 1 request" "chat-c64 1000 1 request" "stream-burst 50 2
   done
   awk -v w="$workload" -v u="$unit" -v m="${per_unit[mishika]}" -v a="${per_unit[async-openai]}" \
       -v f="${per_unit[floor]}" 'BEGIN { printf "| %s | instructions/%s | %d | %d | %d | %.2f× | %.2f× |\n", w, u, m, a, f, m / f, m / a }'
+done
+
+echo
+echo "| router workload | unit | mishika with a router (10 deployments) | mishika | router/plain | added |"
+echo "|---|---|---:|---:|---:|---:|"
+for spec in "chat-c1 500" "chat-c64 1000"; do
+  read -r workload n <<<"$spec"
+  declare -A routed=()
+  for client in mishika-router mishika; do
+    once=$(count "$client" "$workload" "$n")
+    twice=$(count "$client" "$workload" $((2 * n)))
+    routed[$client]=$(( (twice - once) / n ))
+    echo "  $workload $client: $once / $twice" >&2
+  done
+  awk -v w="$workload" -v r="${routed[mishika-router]}" -v m="${routed[mishika]}" \
+      'BEGIN { printf "| %s | instructions/request | %d | %d | %.3f× | %+d |\n", w, r, m, r / m, r - m }'
 done

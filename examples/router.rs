@@ -57,8 +57,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     for n in 1..=8 {
-        let request = ChatRequest::new("gpt-4o", [ChatMessage::user(format!("call {n}"))])
-            .max_tokens(32);
+        let request =
+            ChatRequest::new("gpt-4o", [ChatMessage::user(format!("call {n}"))]).max_tokens(32);
         match client.chat(request).await {
             Ok(answer) => {
                 let route = answer.metadata().route().ok_or("no route recorded")?;

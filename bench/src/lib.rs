@@ -50,6 +50,9 @@ pub enum ClientKind {
     AsyncOpenai,
     /// One reqwest client + serde_json into minimal structs: the floor.
     Floor,
+    /// mishika through a `Router`: a model group of 10 deployments, all on the same
+    /// server (not in [`ClientKind::ALL`]: compared with [`ClientKind::Mishika`] alone).
+    MishikaRouter,
 }
 
 impl ClientKind {
@@ -66,12 +69,16 @@ impl ClientKind {
             ClientKind::Mishika => "mishika",
             ClientKind::AsyncOpenai => "async-openai",
             ClientKind::Floor => "floor",
+            ClientKind::MishikaRouter => "mishika-router",
         }
     }
 
     /// Parse a command-line name.
     pub fn parse(name: &str) -> Option<ClientKind> {
-        ClientKind::ALL.into_iter().find(|kind| kind.name() == name)
+        ClientKind::ALL
+            .into_iter()
+            .chain([ClientKind::MishikaRouter])
+            .find(|kind| kind.name() == name)
     }
 }
 

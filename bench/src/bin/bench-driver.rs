@@ -404,6 +404,25 @@ fn print_table(options: &Options, results: &Results) {
             println!("  (for comparison) {what}");
         }
     }
+    // The router: the same chat calls through a group of 10 deployments.
+    let router = |w| median_of(results, ClientKind::MishikaRouter, w, per_request);
+    for (workload, limit) in [(Workload::ChatC1, None), (Workload::ChatC64, Some(1.05))] {
+        let (with, without) = (router(workload), m(workload, per_request));
+        let Some((with, without)) = with.zip(without) else {
+            continue;
+        };
+        let added = with - without;
+        let ratio = with / without;
+        let within = added <= 2.0 && limit.is_none_or(|limit| ratio <= limit);
+        check(
+            Some(within),
+            format!(
+                "router on {}: adds ≤ 2 µs CPU per call{} ({added:+.2} µs, {ratio:.3}×)",
+                workload.name(),
+                limit.map_or(String::new(), |l| format!(" and ≤ {l}×"))
+            ),
+        );
+    }
     for (workload, over) in [(Workload::Idle, "HTTP/1.1"), (Workload::IdleH2, "HTTP/2")] {
         let idle = m(workload, |f| f.idle_kib_per_stream);
         check(

@@ -195,7 +195,10 @@ impl Client {
                     .request_options()
                     .timeout
                     .or(self.inner.settings.timeout);
-                return with_deadline(deadline, router.call(self, group, request, op)).await;
+                // Boxed: the routed call's state machine is large, and the plain path's
+                // future, which every call allocates and moves, would carry its size.
+                let routed = Box::pin(router.call(self, group, request, op));
+                return with_deadline(deadline, routed).await;
             }
         }
         self.call_routed(request, op).await

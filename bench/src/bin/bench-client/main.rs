@@ -108,6 +108,9 @@ fn main() {
                 run(&async_openai_client::AsyncOpenai::new(&base, http2), &args).await
             }
             ClientKind::Floor => run(&floor::Floor::new(&base, http2), &args).await,
+            ClientKind::MishikaRouter => {
+                run(&mishika_client::Mishika::with_router(&base, http2), &args).await
+            }
         }
     });
     println!(

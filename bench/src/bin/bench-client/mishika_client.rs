@@ -39,6 +39,35 @@ impl Mishika {
         }
     }
 
+    /// The same client with a `Router` in front: a group of `DEPLOYMENTS` deployments, all
+    /// on the same server, spread by weighted shuffle; requests name the group.
+    pub(crate) fn with_router(base: &str, http2: bool) -> Mishika {
+        const DEPLOYMENTS: usize = 10;
+        let mut router = mishika::Router::builder();
+        for n in 0..DEPLOYMENTS {
+            router = router.deployment(
+                mishika::Deployment::new("bench-group", format!("mishikallm_proxy/{CHAT_MODEL}"))
+                    .id(format!("deployment-{n}"))
+                    .rpm(1_000_000_000),
+            );
+        }
+        let mut mishika = Mishika::new(base, http2);
+        let builder = Client::builder().api_base(base).api_key("sk-bench");
+        let builder = if http2 {
+            builder.transport(Arc::new(HttpTransport::from_client(
+                mishika_bench::http_client(true),
+            )))
+        } else {
+            builder
+        };
+        mishika.client = builder
+            .router(router.build().expect("bench router"))
+            .build()
+            .expect("mishika client");
+        mishika.model = "bench-group".to_owned();
+        mishika
+    }
+
     fn request(&self) -> ChatRequest {
         ChatRequest::new(self.model.as_str(), [ChatMessage::user(PROMPT)])
     }
