@@ -391,7 +391,7 @@ impl Call {
 
     /// Send (as [`send_streamed`](Call::send_streamed)), check the status, and return the
     /// body as a typed stream of OpenAI-style server-sent events (`data: {json}` …
-    /// `data: [DONE]`).
+    /// `data: [DONE]`), capped by the call's [`Limits`].
     pub fn send_sse<T: crate::stream::StreamFrame>(
         &self,
         mut request: http::Request<Bytes>,
@@ -405,7 +405,8 @@ impl Call {
                 body,
                 ResponseMetadata::new(parts.status, parts.headers),
                 self.limits.max_sse_line,
-            ))
+            )
+            .max_event(self.limits.max_sse_event))
         }
     }
 

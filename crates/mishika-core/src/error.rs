@@ -1,9 +1,11 @@
 //! The one error type of mishika: a cheap-to-match [`ErrorKind`] plus everything the server said.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
+use memchr::memmem;
 use serde::Deserialize;
 
 /// Shorthand for `Result<T, mishika_core::Error>`.
@@ -252,6 +254,73 @@ impl Error {
         inner.body = Some(truncated_text(body, MAX_ERROR_BODY));
         inner.headers = Some(headers.clone());
         error
+    }
+
+    /// The error a success answer carries in its body instead of the answer: a JSON object
+    /// whose top-level `error` is present and not `null` (`{"error": {…}}`), as gateways
+    /// sometimes answer with a `200`. `None` for any other body, cheaply for the usual one.
+    ///
+    /// The kind comes from the envelope's `code` when that is an HTTP error status, else
+    /// from `status` when it is not a success, else it is [`ErrorKind::ApiStatus`]; the
+    /// message refines it. Status, headers and body are kept as [`Error::from_response`]
+    /// keeps them.
+    ///
+    /// ```
+    /// use mishika_core::{Error, ErrorKind};
+    /// use mishika_core::reexports::http::{HeaderMap, StatusCode};
+    /// let body = br#"{"error": {"message": "no such model", "code": "404"}}"#;
+    /// let error = Error::from_error_envelope(StatusCode::OK, &HeaderMap::new(), body).unwrap();
+    /// assert_eq!((error.kind(), error.message()), (ErrorKind::NotFound, "no such model"));
+    /// let fine = br#"{"choices": [], "error": null}"#;
+    /// assert!(Error::from_error_envelope(StatusCode::OK, &HeaderMap::new(), fine).is_none());
+    /// ```
+    pub fn from_error_envelope(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Error> {
+        static ERROR_KEY: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"error\""));
+        #[derive(Deserialize)]
+        struct TopLevel {
+            #[serde(default)]
+            error: Option<serde::de::IgnoredAny>,
+        }
+        ERROR_KEY.find(body)?;
+        serde_json::from_slice::<TopLevel>(body).ok()?.error?;
+        let details = ApiErrorDetails::parse(body);
+        let message = details
+            .message
+            .clone()
+            .unwrap_or_else(|| fallback_message(status, body));
+        let base = details
+            .code
+            .as_deref()
+            .and_then(|code| code.trim().parse::<u16>().ok())
+            .filter(|code| *code >= 400)
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .map(ErrorKind::from_status)
+            .unwrap_or(if status.is_success() {
+                ErrorKind::ApiStatus
+            } else {
+                ErrorKind::from_status(status)
+            });
+        let kind = refine_kind(
+            base,
+            &message,
+            details.error_type.as_deref(),
+            details.code.as_deref(),
+        );
+        let mut error = Error::new(kind, message);
+        let inner = &mut error.inner;
+        inner.status = Some(status);
+        inner.error_type = details.error_type;
+        inner.param = details.param;
+        inner.code = details.code;
+        inner.retry_after = retry_after(headers, SystemTime::now());
+        inner.body = Some(truncated_text(body, MAX_ERROR_BODY));
+        inner.headers = Some(headers.clone());
+        Some(error)
     }
 
     /// An error carried inside a stream (`data: {"error": {…}}`): the kind comes from the
@@ -833,5 +902,37 @@ mod tests {
         let kept = error.body().unwrap_or("");
         assert!(kept.len() < MAX_ERROR_BODY + 64);
         assert!(kept.ends_with(&format!("({} bytes in all)", body.len())));
+    }
+
+    #[test]
+    fn an_error_envelope_in_a_success_answer() {
+        let none = |body: &str| {
+            Error::from_error_envelope(status(200), &HeaderMap::new(), body.as_bytes())
+        };
+        for body in [
+            r#"{"choices":[],"error":null}"#,
+            r#"{"choices":[{"message":{"content":""error""}}]}"#,
+            r#"{"choices":[{"finish_reason":"error"}]}"#,
+            r#"["error", 1]"#,
+            r#"{"error": "#,
+            "",
+        ] {
+            assert!(none(body).is_none(), "{body}");
+        }
+        let error = none(r#"{"error":{"message":"Invalid model name passed in model=gpt-5","type":"invalid_request_error","code":"400"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::BadRequest);
+        assert_eq!(error.message(), "Invalid model name passed in model=gpt-5");
+        assert_eq!(error.status(), Some(status(200)));
+        assert_eq!(error.error_type(), Some("invalid_request_error"));
+        let error = none(r#"{"error":"upstream said no"}"#).unwrap();
+        assert_eq!(
+            (error.kind(), error.message()),
+            (ErrorKind::ApiStatus, "upstream said no")
+        );
+        let error = none(r#"{"error":{"message":"litellm.RateLimitError: slow down"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::RateLimit);
+        let error = none(r#"{"error":{"code":"500"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::InternalServer);
+        assert_eq!(error.message(), r#"{"error":{"code":"500"}}"#);
     }
 }
