@@ -588,6 +588,50 @@ fn the_key_appears_in_no_printout_and_no_log() {
 }
 
 #[tokio::test]
+async fn base_urls_are_checked_before_anything_is_sent() {
+    let gateway = MockGateway::start().await.unwrap();
+    let port = gateway.addr().port();
+    for (base, says) in [
+        (
+            "http://127.0.0.1:99999".to_owned(),
+            "the port `99999` is not a number from 1 to 65535",
+        ),
+        (
+            format!("{}/?team=search", gateway.base_url()),
+            "must not have a query or a fragment",
+        ),
+        (
+            format!("{}/v1#top", gateway.base_url()),
+            "must not have a query or a fragment",
+        ),
+        (
+            format!("http://user:pw@127.0.0.1:{port}"),
+            "must not carry user info",
+        ),
+        (format!("ftp://127.0.0.1:{port}"), "must start with http://"),
+    ] {
+        let client = Client::builder()
+            .api_base(&base)
+            .retry_policy(quick_policy(3))
+            .build()
+            .unwrap();
+        let error = client.chat(ask("x")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{base}: {error}");
+        assert!(!error.is_retryable());
+        assert!(error.message().contains(says), "{base}: {error}");
+    }
+    assert_eq!(gateway.request_count(), 0);
+    // The scheme in any case reaches the gateway.
+    let upper = gateway.base_url().replacen("http://", "HTTP://", 1);
+    let client = Client::builder().api_base(upper).build().unwrap();
+    assert_eq!(
+        client.chat(ask("upper")).await.unwrap().content(),
+        Some("upper")
+    );
+    assert_eq!(gateway.requests()[0].path, "/v1/chat/completions");
+}
+
+#[tokio::test]
 async fn a_success_status_with_an_error_body_is_that_error() {
     let gateway = MockGateway::start().await.unwrap();
     let client = client(&gateway, quick_policy(0));
