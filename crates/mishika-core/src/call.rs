@@ -17,7 +17,7 @@ use crate::error::{Error, MAX_ERROR_BODY, Result};
 use crate::metadata::ResponseMetadata;
 use crate::options::CallPolicy;
 use crate::provider::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
-use crate::secret::{ApiKey, RedactedHeaders, redact_url};
+use crate::secret::{ApiKey, RedactedHeaders, Secrets, redact_url};
 use crate::stream::SseStream;
 use crate::transport::{Body, Transport, TransportFuture};
 
@@ -223,6 +223,13 @@ impl Call {
         &self.headers
     }
 
+    /// The secrets this call sends, its key and its credential headers' values, for
+    /// [`Error::scrub_secrets`]: the helpers here scrub them from every error they return
+    /// (and from a stream's error items), and the client from every error of a call.
+    pub fn secrets(&self) -> Secrets {
+        Secrets::new(self.api_key.as_ref(), &self.headers)
+    }
+
     /// The request's own overrides of the transport policy.
     pub fn policy(&self) -> CallPolicy {
         self.policy
@@ -386,13 +393,16 @@ impl Call {
         let sending = self.transport.send(request);
         async move {
             let response = self.finish_send(sending, true).await?;
-            read_json(response, self.limits.max_response_bytes).await
+            read_json(response, self.limits.max_response_bytes)
+                .await
+                .map_err(|error| error.scrub_secrets(&self.secrets()))
         }
     }
 
     /// Send (as [`send_streamed`](Call::send_streamed)), check the status, and return the
     /// body as a typed stream of OpenAI-style server-sent events (`data: {json}` …
-    /// `data: [DONE]`), capped by the call's [`Limits`].
+    /// `data: [DONE]`), capped by the call's [`Limits`], with this call's
+    /// [`secrets`](Call::secrets) scrubbed from its error items.
     pub fn send_sse<T: crate::stream::StreamFrame>(
         &self,
         mut request: http::Request<Bytes>,
@@ -407,12 +417,13 @@ impl Call {
                 ResponseMetadata::new(parts.status, parts.headers),
                 self.limits.max_sse_line,
             )
-            .max_event(self.limits.max_sse_event))
+            .max_event(self.limits.max_sse_event)
+            .with_secrets(self.secrets()))
         }
     }
 
     /// Await the transport; map its failure, and with `check` turn an error status into
-    /// its [`Error`] by the provider's rules.
+    /// its [`Error`] by the provider's rules, with this call's secrets scrubbed from it.
     async fn finish_send(
         &self,
         sending: TransportFuture<'_>,
@@ -426,7 +437,9 @@ impl Call {
         } else {
             // Boxed: the rare path's buffers stay out of the future every call carries.
             let error = Box::pin(status_error(response, self.spec.errors)).await;
-            Err(error.with_provider(self.provider.to_string()))
+            Err(error
+                .scrub_secrets(&self.secrets())
+                .with_provider(self.provider.to_string()))
         }
     }
 }
@@ -840,6 +853,13 @@ mod tests {
             .with_api_base(Some("http://h:4000".into()))
     }
 
+    fn run<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
     const ANSWER: &str = r#"{"choices":[{"index":0,"message":{"content":"hi"}}]}"#;
 
     #[test]
@@ -861,5 +881,85 @@ mod tests {
             call_over(&Arc::new(Canned::new(200, ANSWER))).with_api_key(Some(ApiKey::new("sk-1")));
         let request = call.json_request("chat/completions", &()).unwrap();
         assert_eq!(request.headers()[AUTHORIZATION], "Bearer sk-1");
+    }
+
+    #[test]
+    fn status_errors_have_the_calls_secrets_scrubbed() {
+        const KEY: &str = "sk-echo-key-123456";
+        const HEADER_KEY: &str = "sk-header-key-654321";
+        let mut transport = Canned::new(
+            401,
+            format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: {KEY} (or {HEADER_KEY})","type":"auth_error","code":"401"}}}}"#
+            ),
+        );
+        transport.headers.push(("x-echoed-key", KEY.to_owned()));
+        let transport = Arc::new(transport);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-litellm-api-key", HeaderValue::from_static(HEADER_KEY));
+        let call = call_over(&transport)
+            .with_api_key(Some(ApiKey::new(KEY)))
+            .with_headers(headers);
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let error = run(call.send_json::<crate::ChatResponse>(request)).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Authentication);
+        assert_eq!(error.message(), "Incorrect API key provided: *** (or ***)");
+        assert_eq!(error.headers().unwrap()["x-echoed-key"], "***");
+        let everything = format!("{error} {error:?} {:?} {:?}", error.body(), error.headers());
+        for secret in [KEY, HEADER_KEY] {
+            assert!(!everything.contains(secret), "{everything}");
+        }
+    }
+
+    #[test]
+    fn a_success_status_with_an_error_body_is_that_error() {
+        let transport = Arc::new(Canned::new(
+            200,
+            r#"{"error":{"message":"key sk-in-200 is over budget: BudgetExceededError","type":"budget_exceeded"}}"#,
+        ));
+        let call = call_over(&transport).with_api_key(Some(ApiKey::new("sk-in-200")));
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let error = run(call.send_json::<crate::ChatResponse>(request)).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::BudgetExceeded);
+        assert_eq!(error.status(), Some(http::StatusCode::OK));
+        assert_eq!(
+            error.message(),
+            "key *** is over budget: BudgetExceededError"
+        );
+        // `"error": null` beside an answer is no error.
+        let transport = Arc::new(Canned::new(
+            200,
+            r#"{"error":null,"choices":[{"index":0,"message":{"content":"hi"}}]}"#,
+        ));
+        let call = call_over(&transport);
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let answer = run(call.send_json::<crate::ChatResponse>(request)).unwrap();
+        assert_eq!(answer.content(), Some("hi"));
+    }
+
+    #[test]
+    fn a_streams_in_band_error_has_the_key_scrubbed() {
+        use futures_util::StreamExt;
+        const KEY: &str = "sk-stream-echo-42";
+        let transport = Arc::new(Canned::new(
+            200,
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"a\"}}}}]}}\n\n\
+                 data: {{\"error\":{{\"message\":\"bad key {KEY}\",\"code\":\"401\"}}}}\n\n"
+            ),
+        ));
+        let call = call_over(&transport).with_api_key(Some(ApiKey::new(KEY)));
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let items: Vec<_> = run(async {
+            let stream = call.send_sse::<crate::ChatChunk>(request).await.unwrap();
+            stream.collect::<Vec<_>>().await
+        });
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().content(), Some("a"));
+        let error = items[1].as_ref().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Authentication);
+        assert_eq!(error.message(), "bad key ***");
+        let everything = format!("{error} {error:?} {:?}", error.body());
+        assert!(!everything.contains(KEY), "{everything}");
     }
 }

@@ -90,7 +90,7 @@ pub use models::{Model, ModelList};
 pub use options::{CallPolicy, RequestOptions, RoutedRequest};
 pub use provider::{AuthScheme, ErrorRules, Limits, PathStyle, Provider, ProviderSpec};
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
-pub use secret::ApiKey;
+pub use secret::{ApiKey, Secrets};
 pub use stream::{
     ChatStream, CompletionStream, LineStream, ResponseStream, SseEventStream, SseStream,
     StreamFrame,

@@ -1,5 +1,5 @@
 //! [`ApiKey`]: a secret that never prints; which headers carry credentials; URLs and
-//! header maps redacted for printing.
+//! header maps redacted for printing; the [`Secrets`] of a call, scrubbed from errors.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -193,6 +193,72 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// The secrets one call sends: its key and the values of its credential headers (see
+/// [`is_credential_header`]). [`Error::scrub_secrets`](crate::Error::scrub_secrets) replaces
+/// each with `***` wherever an error keeps what the server said, so a server that echoes
+/// a key back does not put it in a message, a body, a header or a log.
+///
+/// Cheap to make and to clone: the key is shared, and only credential headers are copied.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    key: Option<ApiKey>,
+    /// Boxed, not a `Vec`: every stream carries its call's secrets, and the usual call has
+    /// no such header (an empty box allocates nothing).
+    headers: Box<[HeaderValue]>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secrets({})", self.count())
+    }
+}
+
+impl Secrets {
+    /// The secrets of a call sending `key` (unless blank) and `headers`.
+    pub fn new(key: Option<&ApiKey>, headers: &HeaderMap) -> Secrets {
+        let headers = headers
+            .iter()
+            .filter(|(name, value)| value.is_sensitive() || is_credential_header(name.as_str()))
+            .map(|(_, value)| value.clone())
+            .collect();
+        Secrets {
+            key: key.filter(|key| !key.is_blank()).cloned(),
+            headers,
+        }
+    }
+
+    /// Whether there is nothing to scrub.
+    pub fn is_empty(&self) -> bool {
+        self.key.is_none() && self.headers.is_empty()
+    }
+
+    fn count(&self) -> usize {
+        usize::from(self.key.is_some()) + self.headers.len()
+    }
+
+    /// Call `each` with every text to scrub: the key; each credential header's value, and
+    /// for a value such as `Bearer <token>` the token after the scheme too. Blank texts
+    /// are left out.
+    pub fn for_each(&self, mut each: impl FnMut(&[u8])) {
+        let mut visit = |text: &[u8]| {
+            let text = text.trim_ascii();
+            if !text.is_empty() {
+                each(text);
+            }
+        };
+        if let Some(key) = &self.key {
+            visit(key.expose().as_bytes());
+        }
+        for value in &self.headers {
+            let value = value.as_bytes();
+            visit(value);
+            if let Some(space) = memchr::memchr(b' ', value.trim_ascii()) {
+                visit(&value.trim_ascii()[space..]);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +319,24 @@ mod tests {
         assert_eq!(
             shown,
             r#"{"x-team": "search", "authorization": ***, "x-litellm-api-key": ***, "x-custom": ***}"#
+        );
+    }
+
+    #[test]
+    fn secrets_are_the_key_and_credential_values_never_blank() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("Bearer tok-1"));
+        headers.insert("cookie", HeaderValue::from_static("  "));
+        headers.insert("x-team", HeaderValue::from_static("search"));
+        let key = ApiKey::new("sk-key");
+        let mut seen = Vec::new();
+        Secrets::new(Some(&key), &headers).for_each(|secret| seen.push(secret.to_vec()));
+        assert_eq!(seen, [&b"sk-key"[..], b"Bearer tok-1", b"tok-1"]);
+        let blank = ApiKey::new(" ");
+        assert!(Secrets::new(Some(&blank), &HeaderMap::new()).is_empty());
+        assert_eq!(
+            format!("{:?}", Secrets::new(Some(&key), &headers)),
+            "Secrets(3)"
         );
     }
 

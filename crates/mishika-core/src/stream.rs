@@ -10,7 +10,8 @@
 //! that ends or breaks before `[DONE]` is a `Stream` item. A body that is plain JSON
 //! instead of events (an error envelope answered with a `200`, or a gateway that ignored
 //! `stream`) is its error, or a `Decode` item saying so with the start of the JSON. After
-//! any `Err` item the stream ends.
+//! any `Err` item the stream ends. Error items have the call's secrets scrubbed (see
+//! [`SseStream::with_secrets`]).
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, MAX_ERROR_BODY, Result, truncated_text};
 use crate::metadata::ResponseMetadata;
+use crate::secret::Secrets;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::Body;
 
@@ -84,6 +86,7 @@ pub struct SseStream<T: StreamFrame> {
     /// The SSE decoder gave up on a body that began with `{`: the rest of the JSON (up to
     /// [`JSON_HEAD`]) is being read to report it, whatever the chunks.
     reading_json: bool,
+    secrets: Secrets,
     _frame: PhantomData<fn() -> T>,
 }
 
@@ -112,6 +115,7 @@ impl<T: StreamFrame> SseStream<T> {
             sniffed: false,
             json_head: None,
             reading_json: false,
+            secrets: Secrets::default(),
             _frame: PhantomData,
         }
     }
@@ -120,6 +124,14 @@ impl<T: StreamFrame> SseStream<T> {
     /// [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)).
     pub fn max_event(mut self, max_event: usize) -> SseStream<T> {
         self.decoder.set_max_event(max_event);
+        self
+    }
+
+    /// Scrub these secrets (the call's key and credential headers) from every error item,
+    /// so a server that echoes them in an in-band error does not put them in its message
+    /// or body. [`Call::send_sse`](crate::Call::send_sse) sets the call's.
+    pub fn with_secrets(mut self, secrets: Secrets) -> SseStream<T> {
+        self.secrets = secrets;
         self
     }
 
@@ -155,7 +167,7 @@ impl<T: StreamFrame> SseStream<T> {
     fn fail(&mut self, error: Error) -> Poll<Option<Result<T>>> {
         self.finished = true;
         self.json_head = None;
-        Poll::Ready(Some(Err(error)))
+        Poll::Ready(Some(Err(error.scrub_secrets(&self.secrets))))
     }
 
     /// Look at a chunk of a body not yet known to be events or JSON: a body whose first
@@ -322,6 +334,7 @@ enum Frames<T: StreamFrame> {
         frames: ProviderFrames<T>,
         metadata: ResponseMetadata,
         finished: bool,
+        secrets: Secrets,
     },
 }
 
@@ -352,8 +365,30 @@ impl<T: StreamFrame> ResponseStream<T> {
                 frames: Box::pin(frames),
                 metadata,
                 finished: false,
+                secrets: Secrets::default(),
             },
         }
+    }
+
+    /// Scrub these secrets (a call's key and credential headers, see
+    /// [`Call::secrets`](crate::Call::secrets)) from every error item, whichever framing the
+    /// stream came in. The client sets the call's on every stream it returns.
+    pub fn with_secrets(self, secrets: Secrets) -> ResponseStream<T> {
+        let inner = match self.inner {
+            Frames::Sse(sse) => Frames::Sse(sse.with_secrets(secrets)),
+            Frames::Provider {
+                frames,
+                metadata,
+                finished,
+                ..
+            } => Frames::Provider {
+                frames,
+                metadata,
+                finished,
+                secrets,
+            },
+        };
+        ResponseStream { inner }
     }
 
     /// The status and headers of the answer (`x-litellm-call-id` …).
@@ -380,16 +415,25 @@ impl<T: StreamFrame> Stream for ResponseStream<T> {
         match &mut self.inner {
             Frames::Sse(sse) => Pin::new(sse).poll_next(cx),
             Frames::Provider {
-                frames, finished, ..
+                frames,
+                finished,
+                secrets,
+                ..
             } => {
                 if *finished {
                     return Poll::Ready(None);
                 }
-                let item = frames.as_mut().poll_next(cx);
-                if let Poll::Ready(None | Some(Err(_))) = &item {
-                    *finished = true;
+                match frames.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Err(error))) => {
+                        *finished = true;
+                        Poll::Ready(Some(Err(error.scrub_secrets(secrets))))
+                    }
+                    Poll::Ready(None) => {
+                        *finished = true;
+                        Poll::Ready(None)
+                    }
+                    item => item,
                 }
-                item
             }
         }
     }
@@ -771,6 +815,23 @@ mod tests {
         assert_eq!(
             items[1].as_ref().unwrap_err().kind(),
             crate::ErrorKind::Stream
+        );
+    }
+
+    #[test]
+    fn a_provider_streams_errors_have_the_secrets_scrubbed() {
+        let frames = futures_util::stream::iter([Err::<crate::chat::ChatChunk, _>(Error::stream(
+            "upstream rejected key sk-provider-key-1",
+        ))]);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-api-key", http::HeaderValue::from_static("sk-header-2"));
+        let stream = ChatStream::from_stream(ResponseMetadata::default(), frames).with_secrets(
+            Secrets::new(Some(&crate::ApiKey::new("sk-provider-key-1")), &headers),
+        );
+        let items = drain(stream);
+        assert_eq!(
+            items[0].as_ref().unwrap_err().message(),
+            "upstream rejected key ***"
         );
     }
 }

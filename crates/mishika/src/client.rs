@@ -8,8 +8,8 @@ use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
     CompletionResponse, CompletionStream, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
     EndpointCache, Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions,
-    RerankRequest, RerankResponse, Result, RoutedRequest, SpeechRequest, SpeechResponse,
-    TranscriptionRequest, TranscriptionResponse, Transport,
+    RerankRequest, RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest,
+    SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
 use mishika_http::HttpTransport;
 
@@ -27,7 +27,7 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One client method per endpoint: route, resolve settings, call the provider under the
-/// request deadline.
+/// request deadline, and scrub the call's secrets from what comes back (see [`Scrub`]).
 macro_rules! endpoints {
     ($($(#[$doc:meta])* $method:ident $(=> $provider_method:ident)? ($request:ty) -> $response:ty;)*) => {
         $(
@@ -39,6 +39,7 @@ macro_rules! endpoints {
                     endpoints!(@call provider, call, request, $method $(, $provider_method)?),
                 )
                 .await
+                .scrubbed(&call)
             }
         )*
     };
@@ -48,6 +49,46 @@ macro_rules! endpoints {
     (@call $provider:ident, $call:ident, $request:ident, $method:ident, $provider_method:ident) => {
         $provider.$provider_method(&$call, $request)
     };
+}
+
+/// What the client does to every answer of a call before handing it out: an error has the
+/// call's secrets (its key, its credential headers) scrubbed, whichever provider built it,
+/// and a stream scrubs them from its error items too.
+trait Scrub: Sized {
+    fn scrubbed(self, call: &Call) -> Self;
+}
+
+/// [`Scrub`] for answers that are whole once returned: only an error needs it.
+macro_rules! scrub_errors {
+    ($($response:ty),*) => {
+        $(
+            impl Scrub for Result<$response> {
+                fn scrubbed(self, call: &Call) -> Self {
+                    self.map_err(|error| error.scrub_secrets(&call.secrets()))
+                }
+            }
+        )*
+    };
+}
+
+scrub_errors!(
+    ChatResponse,
+    CompletionResponse,
+    EmbeddingResponse,
+    ImageResponse,
+    SpeechResponse,
+    TranscriptionResponse,
+    RerankResponse,
+    ModelList
+);
+
+impl<T: StreamFrame> Scrub for Result<ResponseStream<T>> {
+    fn scrubbed(self, call: &Call) -> Self {
+        match self {
+            Ok(stream) => Ok(stream.with_secrets(call.secrets())),
+            Err(error) => Err(error.scrub_secrets(&call.secrets())),
+        }
+    }
 }
 
 /// The client's settings that belong to no one provider.
@@ -168,7 +209,9 @@ impl Client {
             request.encoding_format = self.inner.settings.embedding_encoding.clone();
         }
         let (provider, call, request) = self.route(request)?;
-        with_deadline(call.deadline(), provider.embedding(&call, request)).await
+        with_deadline(call.deadline(), provider.embedding(&call, request))
+            .await
+            .scrubbed(&call)
     }
 
     /// The models the provider registered under `prefix` serves: `GET /v1/models`.
@@ -191,7 +234,9 @@ impl Client {
             .router
             .route_named(if forced { proxy::PREFIX } else { prefix })?;
         let call = self.call_named(route, options);
-        with_deadline(call.deadline(), route.provider.list_models(&call)).await
+        with_deadline(call.deadline(), route.provider.list_models(&call))
+            .await
+            .scrubbed(&call)
     }
 
     /// Resolve the provider and settings for `request`, stripping the routing prefix from
