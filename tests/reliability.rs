@@ -408,6 +408,7 @@ async fn hostile_answers_are_typed_errors() {
         .limits(Limits {
             max_response_bytes: 256 * 1024,
             max_sse_line: 1024,
+            ..Limits::default()
         })
         .build()
         .unwrap();
@@ -573,4 +574,189 @@ fn the_key_appears_in_no_printout_and_no_log() {
     assert!(!printed.contains(KEY), "{printed}");
     assert!(!log.contains(KEY), "{log}");
     assert!(printed.contains("ApiKey(***)"));
+}
+
+#[tokio::test]
+async fn base_urls_are_checked_before_anything_is_sent() {
+    let gateway = MockGateway::start().await.unwrap();
+    let port = gateway.addr().port();
+    for (base, says) in [
+        (
+            "http://127.0.0.1:99999".to_owned(),
+            "the port `99999` is not a number from 1 to 65535",
+        ),
+        (
+            format!("{}/?team=search", gateway.base_url()),
+            "must not have a query or a fragment",
+        ),
+        (
+            format!("{}/v1#top", gateway.base_url()),
+            "must not have a query or a fragment",
+        ),
+        (
+            format!("http://user:pw@127.0.0.1:{port}"),
+            "must not carry user info",
+        ),
+        (format!("ftp://127.0.0.1:{port}"), "must start with http://"),
+    ] {
+        let client = Client::builder()
+            .api_base(&base)
+            .retry_policy(quick_policy(3))
+            .build()
+            .unwrap();
+        let error = client.chat(ask("x")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config, "{base}: {error}");
+        assert!(!error.is_retryable());
+        assert!(error.message().contains(says), "{base}: {error}");
+    }
+    assert_eq!(gateway.request_count(), 0);
+    // The scheme in any case reaches the gateway.
+    let upper = gateway.base_url().replacen("http://", "HTTP://", 1);
+    let client = Client::builder().api_base(upper).build().unwrap();
+    assert_eq!(
+        client.chat(ask("upper")).await.unwrap().content(),
+        Some("upper")
+    );
+    assert_eq!(gateway.requests()[0].path, "/v1/chat/completions");
+}
+
+#[tokio::test]
+async fn a_success_status_with_an_error_body_is_that_error() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = client(&gateway, quick_policy(0));
+    gateway.push_response(ScriptedResponse::status(200).json(serde_json::json!({
+        "error": {"message": "litellm.RateLimitError: slow down", "type": "rate_limit", "code": "429"}
+    })));
+    let error = client.chat(ask("x")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.message(), "litellm.RateLimitError: slow down");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(200));
+    assert_eq!(error.error_type(), Some("rate_limit"));
+    // An embedding answer too, where the body would not even decode as one.
+    gateway.push_response(
+        ScriptedResponse::status(200).json(serde_json::json!({"error": "no such model"})),
+    );
+    let error = client
+        .embedding(mishika::EmbeddingRequest::new("mishikallm_proxy/e", "hi"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.kind(), error.message()),
+        (ErrorKind::ApiStatus, "no such model")
+    );
+    // `"error": null` beside the answer is no error.
+    gateway.push_response(ScriptedResponse::status(200).json(serde_json::json!({
+        "error": null, "choices": [{"index": 0, "message": {"content": "fine"}}]
+    })));
+    assert_eq!(client.chat(ask("x")).await.unwrap().content(), Some("fine"));
+}
+
+#[tokio::test]
+async fn a_stream_answered_with_json_keeps_what_the_server_said() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = client(&gateway, quick_policy(0));
+    // An error envelope with a 200, pretty-printed and cut into small pieces.
+    let envelope = serde_json::json!({"error": {
+        "message": "Invalid model name passed in model=gpt-9", "type": "invalid_request_error", "code": "400"
+    }});
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .body(serde_json::to_string_pretty(&envelope).unwrap())
+            .header("content-type", "application/json")
+            .chunk_size(7),
+    );
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    assert_eq!(items.len(), 1);
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::BadRequest);
+    assert_eq!(error.message(), "Invalid model name passed in model=gpt-9");
+    // A whole answer from a gateway that ignored `stream`: said so, with its start.
+    let answer = r#"{"id":"c1","choices":[{"index":0,"message":{"content":"not streamed"}}]}"#;
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .body(answer)
+            .header("content-type", "application/json"),
+    );
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert_eq!(
+        error.message(),
+        format!(
+            "the server answered JSON instead of an event stream (did the gateway ignore \
+             `\"stream\": true`?): {answer}"
+        )
+    );
+}
+
+#[tokio::test]
+async fn stream_decoding_edges_over_the_wire() {
+    let gateway = MockGateway::start().await.unwrap();
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .num_retries(0)
+        .limits(Limits {
+            max_sse_event: 4096,
+            ..Limits::default()
+        })
+        .build()
+        .unwrap();
+    let frame = |text: &str| {
+        format!(r#"{{"choices":[{{"index":0,"delta":{{"content":"{text}"}}}}],"error":null}}"#)
+    };
+    // A byte order mark, split over the first chunks, and `"error": null` on every chunk.
+    let body = format!(
+        "\u{feff}data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        frame("first"),
+        frame(" second")
+    );
+    gateway.push_response(
+        ScriptedResponse::status(200)
+            .body(body)
+            .header("content-type", "text/event-stream")
+            .chunk_size(2),
+    );
+    let mut stream = client.chat_stream(ask("x")).await.unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(chunk.unwrap().content().unwrap_or_default());
+    }
+    assert_eq!(text, "first second");
+
+    // One event of many data lines over its cap (each line is far under the line cap).
+    let lines = vec![r#""xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","#; 100];
+    let event = format!(
+        "{{\"choices\":[\ndata: {}\ndata: 1]}}",
+        lines.join("\ndata: ")
+    );
+    gateway.push_response(ScriptedResponse::sse([event.as_str(), "[DONE]"]).chunk_size(100));
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    assert_eq!(items.len(), 1);
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert_eq!(error.message(), "SSE event exceeds the limit of 4096 bytes");
+
+    // A choice index out of range names the index.
+    gateway.push_response(ScriptedResponse::sse([
+        r#"{"choices":[{"index":-1,"delta":{"content":"x"}}]}"#,
+        "[DONE]",
+    ]));
+    let items: Vec<_> = client.chat_stream(ask("x")).await.unwrap().collect().await;
+    let error = items[0].as_ref().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert!(
+        error.message().contains("index -1 is out of range"),
+        "{error}"
+    );
+    gateway.push_response(ScriptedResponse::status(200).json(serde_json::json!({
+        "choices": [{"index": 1e23, "message": {"content": "x"}}]
+    })));
+    let error = client.chat(ask("x")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Decode);
+    assert!(
+        error
+            .message()
+            .contains("index 100000000000000000000000 is out of range"),
+        "{error}"
+    );
 }

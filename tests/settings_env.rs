@@ -220,6 +220,31 @@ async fn blank_environment_values_count_as_unset() {
 }
 
 #[tokio::test]
+async fn a_blank_key_at_any_layer_passes_over_to_the_next() {
+    let _guard = isolated();
+    let gateway = MockGateway::start().await.unwrap();
+    set_env(Some(&gateway.base_url()), Some("sk-from-env"));
+    // Blank on the request and on the client: the environment's key goes out.
+    let client = Client::builder().api_key("  ").build().unwrap();
+    client.chat(ask().api_key("")).await.unwrap();
+    // Blank process-wide: the environment's too.
+    mishika::set_api_key("");
+    mishika::completion(ask()).await.unwrap();
+    // Blank everywhere: no header at all, never `Authorization: Bearer ` with nothing after.
+    set_env(Some(&gateway.base_url()), None);
+    client.chat(ask()).await.unwrap();
+    mishika::completion(ask().api_key(" ")).await.unwrap();
+    let sent: Vec<Option<String>> = gateway
+        .requests()
+        .iter()
+        .map(|request| request.header("authorization").map(str::to_owned))
+        .collect();
+    let env = Some("Bearer sk-from-env".to_owned());
+    assert_eq!(sent, [env.clone(), env, None, None]);
+    set_env(None, None);
+}
+
+#[tokio::test]
 async fn environment_key_reaches_every_endpoint() {
     use mishika::{
         AudioFile, CompletionRequest, EmbeddingRequest, ImageRequest, RerankRequest, SpeechRequest,

@@ -8,7 +8,7 @@
 use http::{HeaderMap, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use mishika_core::error::ApiErrorDetails;
-use mishika_core::provider::decode_json;
+use mishika_core::decode::decode_json;
 use mishika_core::{ChatChunk, ChatResponse, Error, ErrorKind};
 
 fuzz_target!(|data: &[u8]| {

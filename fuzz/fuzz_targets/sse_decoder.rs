@@ -1,5 +1,7 @@
 //! `SseDecoder` on arbitrary bytes: never panics, fails only with `Decode`, keeps its buffer
-//! bounded, and decodes the same events (and the same error) however the bytes are split.
+//! bounded, and decodes the same events (and the same error) however the bytes are split;
+//! a UTF-8 byte order mark put before the body (one without its own) changes nothing,
+//! however that is split.
 //!
 //! Input layout: byte 0 picks the line cap (bit 7 set: the 1 MiB default, else 1..=128
 //! bytes); bytes 1-2 pick a split position; the rest is the body.
@@ -8,6 +10,9 @@
 use libfuzzer_sys::fuzz_target;
 use mishika_core::ErrorKind;
 use mishika_core::sse::{DEFAULT_MAX_LINE, SseDecoder, SseEvent};
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[derive(Debug, PartialEq)]
 struct Decoded {
@@ -69,4 +74,11 @@ fuzz_target!(|data: &[u8]| {
     let (head, tail) = body.split_at(at);
     assert_eq!(decode([head, tail], max_line), whole, "split at {at}");
     assert_eq!(decode(body.chunks(1), max_line), whole, "byte by byte");
+
+    if !body.starts_with(BOM) {
+        let marked = [BOM, body].concat();
+        let (head, tail) = marked.split_at(at.min(marked.len()));
+        assert_eq!(decode([head, tail], max_line), whole, "after a mark, split at {at}");
+        assert_eq!(decode(marked.chunks(1), max_line), whole, "after a mark, byte by byte");
+    }
 });

@@ -16,7 +16,7 @@ use crate::decode::{WithMetadata, read_json};
 use crate::error::{Error, MAX_ERROR_BODY, Result};
 use crate::metadata::ResponseMetadata;
 use crate::options::CallPolicy;
-use crate::secret::ApiKey;
+use crate::secret::{ApiKey, RedactedHeaders, Secrets, redact_url};
 use crate::spec::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
 use crate::stream::SseStream;
 use crate::transport::{Body, Transport, TransportFuture};
@@ -107,9 +107,9 @@ impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("provider", &self.provider)
-            .field("api_base", &self.api_base)
+            .field("api_base", &self.api_base.as_deref().map(redact_url))
             .field("api_key", &self.api_key)
-            .field("headers", &self.headers)
+            .field("headers", &RedactedHeaders(&self.headers))
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -160,9 +160,10 @@ impl Call {
         self
     }
 
-    /// Set the resolved key (`None`: no key is sent).
+    /// Set the resolved key (`None`: no key is sent). A blank key (empty or whitespace) is
+    /// no key: nothing is sent for it.
     pub fn with_api_key(mut self, api_key: Option<ApiKey>) -> Call {
-        self.api_key = api_key;
+        self.api_key = api_key.filter(|key| !key.is_blank());
         self
     }
 
@@ -220,6 +221,13 @@ impl Call {
     /// client, its environment's, and the request's).
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
+    }
+
+    /// The secrets this call sends, its key and its credential headers' values, for
+    /// [`Error::scrub_secrets`]: the helpers here scrub them from every error they return
+    /// (and from a stream's error items), and the client from every error of a call.
+    pub fn secrets(&self) -> Secrets {
+        Secrets::new(self.api_key.as_ref(), &self.headers)
     }
 
     /// The request's own overrides of the transport policy.
@@ -385,13 +393,16 @@ impl Call {
         let sending = self.transport.send(request);
         async move {
             let response = self.finish_send(sending, true).await?;
-            read_json(response, self.limits.max_response_bytes).await
+            read_json(response, self.limits.max_response_bytes)
+                .await
+                .map_err(|error| error.scrub_secrets(&self.secrets()))
         }
     }
 
     /// Send (as [`send_streamed`](Call::send_streamed)), check the status, and return the
     /// body as a typed stream of OpenAI-style server-sent events (`data: {json}` …
-    /// `data: [DONE]`).
+    /// `data: [DONE]`), capped by the call's [`Limits`], with this call's
+    /// [`secrets`](Call::secrets) scrubbed from its error items.
     pub fn send_sse<T: crate::stream::StreamFrame>(
         &self,
         mut request: http::Request<Bytes>,
@@ -405,12 +416,14 @@ impl Call {
                 body,
                 ResponseMetadata::new(parts.status, parts.headers),
                 self.limits.max_sse_line,
-            ))
+            )
+            .max_event(self.limits.max_sse_event)
+            .with_secrets(self.secrets()))
         }
     }
 
     /// Await the transport; map its failure, and with `check` turn an error status into
-    /// its [`Error`] by the provider's rules.
+    /// its [`Error`] by the provider's rules, with this call's secrets scrubbed from it.
     async fn finish_send(
         &self,
         sending: TransportFuture<'_>,
@@ -424,22 +437,20 @@ impl Call {
         } else {
             // Boxed: the rare path's buffers stay out of the future every call carries.
             let error = Box::pin(status_error(response, self.spec.errors)).await;
-            Err(error.with_provider(self.provider.to_string()))
+            Err(error
+                .scrub_secrets(&self.secrets())
+                .with_provider(self.provider.to_string()))
         }
     }
 }
 
 const JSON: &str = "application/json";
 
-/// Join a base URL and an endpoint path by `style`: `{base}/v1/{path}` or `{base}/{path}`.
+/// Join a base URL and an endpoint path by `style`: `{base}/v1/{path}` or `{base}/{path}`,
+/// after checking the base (see [`check_api_base`]).
 pub fn join_url(style: PathStyle, base: &str, path: &str) -> Result<String> {
-    let trimmed = base.trim();
-    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
-        return Err(Error::config(format!(
-            "API base URL must start with http:// or https://, got `{trimmed}`"
-        )));
-    }
-    let mut root = trimmed.trim_end_matches('/');
+    let base = check_api_base(base)?;
+    let mut root = base.trim_end_matches('/');
     let path = path.trim_start_matches('/');
     match style {
         PathStyle::V1 => {
@@ -452,10 +463,101 @@ pub fn join_url(style: PathStyle, base: &str, path: &str) -> Result<String> {
     }
 }
 
+/// Check a base URL once, before any request goes out, and give it back trimmed with its
+/// scheme in lower case. A `Config` error (which prints the URL with any user info and
+/// query as `***`) when:
+///
+/// - the scheme is not `http://` or `https://` (in any case: `HTTP://h` is `http://h`);
+/// - it carries user info (`http://user:password@host`): mishika sends no Basic auth from
+///   a URL and would otherwise print the password; give the key with `api_key` or a
+///   credential header instead. Any `@` before the path's end counts;
+/// - it has a query or a fragment (`?x=1`, `#top`), which the endpoint path would land after;
+/// - the host is empty, or the port is not a number from 1 to 65535.
+///
+/// ```
+/// use mishika_core::call::check_api_base;
+/// assert_eq!(check_api_base(" HTTPS://h:4000/v1 ").unwrap(), "https://h:4000/v1");
+/// let error = check_api_base("http://me:hunter2@h:4000").unwrap_err();
+/// assert!(!error.to_string().contains("hunter2"));
+/// for bad in ["h:4000", "ftp://h", "http://h:99999", "http://h:0", "http://h/?x=1", "http://:80"] {
+///     assert_eq!(check_api_base(bad).unwrap_err().kind(), mishika_core::ErrorKind::Config);
+/// }
+/// ```
+pub fn check_api_base(base: &str) -> Result<std::borrow::Cow<'_, str>> {
+    let trimmed = base.trim();
+    let fail = |problem: &str| {
+        Error::config(format!(
+            "invalid API base URL `{}`: {problem}",
+            redact_url(trimmed)
+        ))
+    };
+    let Some((scheme, rest)) = trimmed.split_once("://") else {
+        return Err(fail("it must start with http:// or https://"));
+    };
+    let lower = if scheme.eq_ignore_ascii_case("http") {
+        "http"
+    } else if scheme.eq_ignore_ascii_case("https") {
+        "https"
+    } else {
+        return Err(fail("it must start with http:// or https://"));
+    };
+    if rest.contains('@') {
+        return Err(fail(
+            "it must not carry user info (`user:password@`); mishika sends no Basic auth from \
+             a URL: set the key with `.api_key(..)` or a credential header instead",
+        ));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(fail(
+            "it must not have a query or a fragment (`?…`, `#…`): the endpoint path is \
+             appended to it",
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        // An IPv6 literal: `[::1]` or `[::1]:4000`.
+        Some(literal) => match literal.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(fail("text follows the IPv6 address")),
+            },
+            None => return Err(fail("the IPv6 address has no closing `]`")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(fail("it has no host"));
+    }
+    if let Some(port) = port {
+        let valid = port.len() <= 5
+            && port.bytes().all(|byte| byte.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|port| port != 0);
+        if !valid {
+            return Err(fail(&format!(
+                "the port `{port}` is not a number from 1 to 65535"
+            )));
+        }
+    }
+    Ok(if scheme == lower {
+        std::borrow::Cow::Borrowed(trimmed)
+    } else {
+        std::borrow::Cow::Owned(format!("{lower}://{rest}"))
+    })
+}
+
 /// Parse a joined endpoint URL.
 fn parse_uri(url: String) -> Result<http::Uri> {
-    http::Uri::try_from(url.as_str())
-        .map_err(|e| Error::config(format!("invalid API base URL, giving `{url}`")).with_source(e))
+    http::Uri::try_from(url.as_str()).map_err(|e| {
+        Error::config(format!(
+            "invalid API base URL, giving `{}`",
+            redact_url(&url)
+        ))
+        .with_source(e)
+    })
 }
 
 /// Endpoint URIs already joined and parsed, by base URL and path: a client sends every
@@ -629,5 +731,240 @@ mod tests {
             "http://h:4000/models",
             "the cache keys on the style too"
         );
+    }
+
+    #[test]
+    fn the_base_url_is_checked_once_with_a_clear_config_error() {
+        let cases: &[(&str, &str)] = &[
+            ("h:4000", "must start with http:// or https://"),
+            ("ftp://h:4000", "must start with http:// or https://"),
+            (
+                "http://h:99999",
+                "the port `99999` is not a number from 1 to 65535",
+            ),
+            (
+                "http://h:65536/v1",
+                "the port `65536` is not a number from 1 to 65535",
+            ),
+            ("http://h:0", "the port `0` is not"),
+            ("http://h:80a", "the port `80a` is not"),
+            ("http://h:/v1", "the port `` is not"),
+            ("http://[::1]:999999", "the port `999999` is not"),
+            ("http://[::1", "no closing `]`"),
+            ("http://:4000", "no host"),
+            ("http:///v1", "no host"),
+            ("http://h:4000/?x=1", "must not have a query or a fragment"),
+            (
+                "http://h:4000/v1#top",
+                "must not have a query or a fragment",
+            ),
+            ("http://user:hunter2@h:4000", "must not carry user info"),
+            ("http://sk-in-the-user@h:4000", "must not carry user info"),
+            ("http://user:p/ss@h:4000", "must not carry user info"),
+        ];
+        for (base, says) in cases {
+            for style in [PathStyle::V1, PathStyle::AsGiven] {
+                let error = join_url(style, base, "chat/completions").unwrap_err();
+                assert_eq!(error.kind(), crate::ErrorKind::Config, "{base}");
+                assert!(error.message().contains(says), "{base}: {error}");
+                assert!(!error.is_retryable());
+                let cached = EndpointCache::new().uri(style, base, "models").unwrap_err();
+                assert_eq!(cached.message(), error.message(), "{base}");
+            }
+        }
+        // Neither the password nor a user name nor a query is ever printed.
+        for (base, hidden) in [
+            ("http://user:hunter2@h:4000", "hunter2"),
+            ("http://sk-in-the-user@h:4000", "sk-in-the-user"),
+            ("http://user:p/ss@h:4000", "p/ss"),
+            ("http://h:4000/?key=sk-q", "sk-q"),
+        ] {
+            let error = check_api_base(base).unwrap_err();
+            for shown in [error.to_string(), format!("{error:?}")] {
+                assert!(!shown.contains(hidden), "{shown}");
+            }
+        }
+        let error = check_api_base("http://user:hunter2@h:4000").unwrap_err();
+        assert_eq!(
+            error.message(),
+            "invalid API base URL `http://***@h:4000`: it must not carry user info \
+             (`user:password@`); mishika sends no Basic auth from a URL: set the key with \
+             `.api_key(..)` or a credential header instead"
+        );
+        // The scheme in any case, surrounding space, IPv6 literals and ports in range.
+        for (base, want) in [
+            ("HTTP://h:4000", "http://h:4000/v1/models"),
+            ("Https://H:443/v1/", "https://H:443/v1/models"),
+            ("  http://h  ", "http://h/v1/models"),
+            ("http://[::1]:65535", "http://[::1]:65535/v1/models"),
+            ("http://[::1]/v1", "http://[::1]/v1/models"),
+            ("http://h:1", "http://h:1/v1/models"),
+        ] {
+            assert_eq!(join_url(PathStyle::V1, base, "models").unwrap(), want);
+            let uri = EndpointCache::new()
+                .uri(PathStyle::V1, base, "models")
+                .unwrap();
+            assert_eq!(uri, want);
+            assert_eq!(uri.scheme_str(), want.split("://").next());
+        }
+    }
+
+    /// A transport that answers every request with one canned answer and keeps the
+    /// requests' headers.
+    #[derive(Debug)]
+    struct Canned {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+        seen: std::sync::Mutex<Vec<HeaderMap>>,
+    }
+
+    impl Canned {
+        fn new(status: u16, body: impl Into<String>) -> Canned {
+            Canned {
+                status,
+                headers: Vec::new(),
+                body: body.into(),
+                seen: std::sync::Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Transport for Canned {
+        fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
+            Box::pin(async move { self.answer(request) })
+        }
+    }
+
+    impl Canned {
+        fn answer(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> std::result::Result<http::Response<Body>, crate::TransportError> {
+            self.seen.lock().unwrap().push(request.headers().clone());
+            let mut response = http::Response::new(Body::from(self.body.clone()));
+            *response.status_mut() = http::StatusCode::from_u16(self.status).unwrap();
+            for (name, value) in &self.headers {
+                response
+                    .headers_mut()
+                    .insert(*name, HeaderValue::from_str(value).unwrap());
+            }
+            Ok(response)
+        }
+    }
+
+    fn call_over(transport: &Arc<Canned>) -> Call {
+        Call::new(Arc::clone(transport) as Arc<dyn Transport>, "test")
+            .with_api_base(Some("http://h:4000".into()))
+    }
+
+    fn run<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    const ANSWER: &str = r#"{"choices":[{"index":0,"message":{"content":"hi"}}]}"#;
+
+    #[test]
+    fn a_blank_key_sends_no_authorization() {
+        for key in ["", "   ", "\t"] {
+            let transport = Arc::new(Canned::new(200, ANSWER));
+            let call = call_over(&transport).with_api_key(Some(ApiKey::new(key)));
+            assert!(call.api_key().is_none(), "{key:?}");
+            let request = call.json_request("chat/completions", &()).unwrap();
+            assert!(request.headers().get(AUTHORIZATION).is_none(), "{key:?}");
+            let header_auth = call
+                .clone()
+                .with_spec(ProviderSpec::new().auth(AuthScheme::Header("x-api-key")))
+                .json_request("chat/completions", &())
+                .unwrap();
+            assert!(header_auth.headers().get("x-api-key").is_none(), "{key:?}");
+        }
+        let call =
+            call_over(&Arc::new(Canned::new(200, ANSWER))).with_api_key(Some(ApiKey::new("sk-1")));
+        let request = call.json_request("chat/completions", &()).unwrap();
+        assert_eq!(request.headers()[AUTHORIZATION], "Bearer sk-1");
+    }
+
+    #[test]
+    fn status_errors_have_the_calls_secrets_scrubbed() {
+        const KEY: &str = "sk-echo-key-123456";
+        const HEADER_KEY: &str = "sk-header-key-654321";
+        let mut transport = Canned::new(
+            401,
+            format!(
+                r#"{{"error":{{"message":"Incorrect API key provided: {KEY} (or {HEADER_KEY})","type":"auth_error","code":"401"}}}}"#
+            ),
+        );
+        transport.headers.push(("x-echoed-key", KEY.to_owned()));
+        let transport = Arc::new(transport);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-litellm-api-key", HeaderValue::from_static(HEADER_KEY));
+        let call = call_over(&transport)
+            .with_api_key(Some(ApiKey::new(KEY)))
+            .with_headers(headers);
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let error = run(call.send_json::<crate::ChatResponse>(request)).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Authentication);
+        assert_eq!(error.message(), "Incorrect API key provided: *** (or ***)");
+        assert_eq!(error.headers().unwrap()["x-echoed-key"], "***");
+        let everything = format!("{error} {error:?} {:?} {:?}", error.body(), error.headers());
+        for secret in [KEY, HEADER_KEY] {
+            assert!(!everything.contains(secret), "{everything}");
+        }
+    }
+
+    #[test]
+    fn a_success_status_with_an_error_body_is_that_error() {
+        let transport = Arc::new(Canned::new(
+            200,
+            r#"{"error":{"message":"key sk-in-200 is over budget: BudgetExceededError","type":"budget_exceeded"}}"#,
+        ));
+        let call = call_over(&transport).with_api_key(Some(ApiKey::new("sk-in-200")));
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let error = run(call.send_json::<crate::ChatResponse>(request)).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::BudgetExceeded);
+        assert_eq!(error.status(), Some(http::StatusCode::OK));
+        assert_eq!(
+            error.message(),
+            "key *** is over budget: BudgetExceededError"
+        );
+        // `"error": null` beside an answer is no error.
+        let transport = Arc::new(Canned::new(
+            200,
+            r#"{"error":null,"choices":[{"index":0,"message":{"content":"hi"}}]}"#,
+        ));
+        let call = call_over(&transport);
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let answer = run(call.send_json::<crate::ChatResponse>(request)).unwrap();
+        assert_eq!(answer.content(), Some("hi"));
+    }
+
+    #[test]
+    fn a_streams_in_band_error_has_the_key_scrubbed() {
+        use futures_util::StreamExt;
+        const KEY: &str = "sk-stream-echo-42";
+        let transport = Arc::new(Canned::new(
+            200,
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"a\"}}}}]}}\n\n\
+                 data: {{\"error\":{{\"message\":\"bad key {KEY}\",\"code\":\"401\"}}}}\n\n"
+            ),
+        ));
+        let call = call_over(&transport).with_api_key(Some(ApiKey::new(KEY)));
+        let request = call.json_request("chat/completions", &()).unwrap();
+        let items: Vec<_> = run(async {
+            let stream = call.send_sse::<crate::ChatChunk>(request).await.unwrap();
+            stream.collect::<Vec<_>>().await
+        });
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().content(), Some("a"));
+        let error = items[1].as_ref().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Authentication);
+        assert_eq!(error.message(), "bad key ***");
+        let everything = format!("{error} {error:?} {:?}", error.body());
+        assert!(!everything.contains(KEY), "{everything}");
     }
 }

@@ -939,11 +939,18 @@ pub struct FunctionCallDelta {
 /// }
 /// assert_eq!(acc.finish().content(), Some("Hello"));
 /// ```
+///
+/// Each chunk costs time in proportion to its own size, however many distinct choice or
+/// tool-call indices the stream has used: both are found through maps, not by searching.
 #[derive(Debug, Default)]
 pub struct ChatStreamAccumulator {
     response: ChatResponse,
+    /// Where each choice index sits in `response.choices`.
+    choice_positions: std::collections::HashMap<u32, usize>,
     /// Tool calls by (choice index, call index), in order of first appearance.
     tool_calls: Vec<((u32, u32), ToolCall)>,
+    /// Where each (choice index, call index) sits in `tool_calls`.
+    tool_positions: std::collections::HashMap<(u32, u32), usize>,
 }
 
 impl ChatStreamAccumulator {
@@ -963,19 +970,19 @@ impl ChatStreamAccumulator {
             response.system_fingerprint = Some(fingerprint.to_owned());
         }
         for delta_choice in &chunk.choices {
-            let position = match response
-                .choices
-                .iter()
-                .position(|c| c.index == delta_choice.index)
-            {
-                Some(position) => position,
-                None => {
-                    response.choices.push(ChatChoice {
-                        index: delta_choice.index,
-                        ..ChatChoice::default()
-                    });
-                    response.choices.len() - 1
-                }
+            let position = match response.choices.last() {
+                // The usual stream has one choice: no map lookup for it.
+                Some(last) if last.index == delta_choice.index => response.choices.len() - 1,
+                _ => *self
+                    .choice_positions
+                    .entry(delta_choice.index)
+                    .or_insert_with(|| {
+                        response.choices.push(ChatChoice {
+                            index: delta_choice.index,
+                            ..ChatChoice::default()
+                        });
+                        response.choices.len() - 1
+                    }),
             };
             let choice = &mut response.choices[position];
             let delta = &delta_choice.delta;
@@ -992,10 +999,11 @@ impl ChatStreamAccumulator {
                 // Keyed by the server's index, never used as a Vec position: a huge or
                 // sparse index costs one entry, not a padded vector.
                 let key = (delta_choice.index, piece.index);
-                let call = match self.tool_calls.iter().position(|(k, _)| *k == key) {
-                    Some(position) => &mut self.tool_calls[position].1,
-                    None => {
-                        self.tool_calls.push((
+                let tool_calls = &mut self.tool_calls;
+                let position = match tool_calls.last() {
+                    Some((last, _)) if *last == key => tool_calls.len() - 1,
+                    _ => *self.tool_positions.entry(key).or_insert_with(|| {
+                        tool_calls.push((
                             key,
                             ToolCall {
                                 id: String::new(),
@@ -1003,10 +1011,10 @@ impl ChatStreamAccumulator {
                                 function: FunctionCall::default(),
                             },
                         ));
-                        let last = self.tool_calls.len() - 1;
-                        &mut self.tool_calls[last].1
-                    }
+                        tool_calls.len() - 1
+                    }),
                 };
+                let call = &mut tool_calls[position].1;
                 if let Some(id) = &piece.id {
                     call.id.clone_from(id);
                 }
@@ -1032,12 +1040,14 @@ impl ChatStreamAccumulator {
     pub fn finish(mut self) -> ChatResponse {
         self.tool_calls.sort_by_key(|(key, _)| *key);
         for ((choice_index, _), call) in self.tool_calls {
-            if let Some(choice) = self
-                .response
-                .choices
-                .iter_mut()
-                .find(|choice| choice.index == choice_index)
-            {
+            let position = match self.response.choices.last() {
+                Some(last) if last.index == choice_index => self.response.choices.len() - 1,
+                _ => match self.choice_positions.get(&choice_index) {
+                    Some(position) => *position,
+                    None => continue,
+                },
+            };
+            if let Some(choice) = self.response.choices.get_mut(position) {
                 choice
                     .message
                     .tool_calls
@@ -1210,6 +1220,30 @@ mod tests {
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].function.arguments, "xy");
         assert_eq!(calls[1].function.name, "last");
+    }
+
+    /// Choices and tool calls are found through index maps, never by a search through all
+    /// seen so far: each map holds every index once, pointing at its entry.
+    #[test]
+    fn the_accumulator_finds_choices_and_tool_calls_by_map() {
+        let mut acc = ChatStreamAccumulator::default();
+        for index in (0..1000u32).rev() {
+            let frame = json!({"choices": [{"index": index, "delta": {"content": "c",
+                "tool_calls": [{"index": index % 3, "id": format!("t{index}")}]}}]});
+            acc.push(&serde_json::from_value(frame).unwrap());
+        }
+        assert_eq!(acc.choice_positions.len(), 1000);
+        for (index, position) in &acc.choice_positions {
+            assert_eq!(acc.response.choices[*position].index, *index);
+        }
+        assert_eq!(acc.tool_positions.len(), 1000);
+        for (key, position) in &acc.tool_positions {
+            assert_eq!(acc.tool_calls[*position].0, *key);
+        }
+        let response = acc.finish();
+        assert_eq!(response.choices[0].index, 999);
+        let calls = response.choices[0].message.tool_calls.as_deref().unwrap();
+        assert_eq!(calls[0].id, "t999");
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The one error type of mishika: a cheap-to-match [`ErrorKind`] plus everything the server said.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use memchr::memmem;
 use serde::Deserialize;
+
+use crate::secret::Secrets;
 
 /// Shorthand for `Result<T, mishika_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -140,7 +144,9 @@ impl fmt::Display for TimeoutPhase {
 /// Every mishika failure: match on [`Error::kind`], read the server's details from the accessors.
 ///
 /// The error is one pointer wide so `Result<T, Error>` stays cheap to move.
-/// It never holds an API key.
+/// It never holds an API key: errors from a call have the call's key and credential
+/// headers scrubbed (see [`Error::scrub_secrets`]). `Display` escapes control characters
+/// the server sent (`\n`, `\x1b` …); [`body`](Error::body) keeps them as they came.
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -254,6 +260,73 @@ impl Error {
         error
     }
 
+    /// The error a success answer carries in its body instead of the answer: a JSON object
+    /// whose top-level `error` is present and not `null` (`{"error": {…}}`), as gateways
+    /// sometimes answer with a `200`. `None` for any other body, cheaply for the usual one.
+    ///
+    /// The kind comes from the envelope's `code` when that is an HTTP error status, else
+    /// from `status` when it is not a success, else it is [`ErrorKind::ApiStatus`]; the
+    /// message refines it. Status, headers and body are kept as [`Error::from_response`]
+    /// keeps them.
+    ///
+    /// ```
+    /// use mishika_core::{Error, ErrorKind};
+    /// use mishika_core::reexports::http::{HeaderMap, StatusCode};
+    /// let body = br#"{"error": {"message": "no such model", "code": "404"}}"#;
+    /// let error = Error::from_error_envelope(StatusCode::OK, &HeaderMap::new(), body).unwrap();
+    /// assert_eq!((error.kind(), error.message()), (ErrorKind::NotFound, "no such model"));
+    /// let fine = br#"{"choices": [], "error": null}"#;
+    /// assert!(Error::from_error_envelope(StatusCode::OK, &HeaderMap::new(), fine).is_none());
+    /// ```
+    pub fn from_error_envelope(
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Error> {
+        static ERROR_KEY: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(b"\"error\""));
+        #[derive(Deserialize)]
+        struct TopLevel {
+            #[serde(default)]
+            error: Option<serde::de::IgnoredAny>,
+        }
+        ERROR_KEY.find(body)?;
+        serde_json::from_slice::<TopLevel>(body).ok()?.error?;
+        let details = ApiErrorDetails::parse(body);
+        let message = details
+            .message
+            .clone()
+            .unwrap_or_else(|| fallback_message(status, body));
+        let base = details
+            .code
+            .as_deref()
+            .and_then(|code| code.trim().parse::<u16>().ok())
+            .filter(|code| *code >= 400)
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .map(ErrorKind::from_status)
+            .unwrap_or(if status.is_success() {
+                ErrorKind::ApiStatus
+            } else {
+                ErrorKind::from_status(status)
+            });
+        let kind = refine_kind(
+            base,
+            &message,
+            details.error_type.as_deref(),
+            details.code.as_deref(),
+        );
+        let mut error = Error::new(kind, message);
+        let inner = &mut error.inner;
+        inner.status = Some(status);
+        inner.error_type = details.error_type;
+        inner.param = details.param;
+        inner.code = details.code;
+        inner.retry_after = retry_after(headers, SystemTime::now());
+        inner.body = Some(truncated_text(body, MAX_ERROR_BODY));
+        inner.headers = Some(headers.clone());
+        Some(error)
+    }
+
     /// An error carried inside a stream (`data: {"error": {…}}`): the kind comes from the
     /// frame's code (often an HTTP status) and message, else it is [`ErrorKind::Stream`].
     pub fn from_stream_frame(frame: &[u8]) -> Error {
@@ -337,6 +410,71 @@ impl Error {
     pub fn with_retry_after(mut self, wait: Duration) -> Error {
         self.inner.retry_after = Some(wait);
         self
+    }
+
+    /// This error with every occurrence of `secret` replaced by `***` in all it keeps of
+    /// what the server said: the message, type, param and code, the body, the header
+    /// values and the cause's text. A secret cut short where a kept text was truncated
+    /// (`… (N bytes in all)`) is replaced from its fourth byte on. A blank secret changes
+    /// nothing.
+    ///
+    /// ```
+    /// use mishika_core::Error;
+    /// use mishika_core::reexports::http::{HeaderMap, StatusCode};
+    /// let body = br#"{"error": {"message": "Incorrect API key provided: sk-abc123"}}"#;
+    /// let error = Error::from_response(StatusCode::UNAUTHORIZED, &HeaderMap::new(), body)
+    ///     .scrub_secret("sk-abc123");
+    /// assert_eq!(error.message(), "Incorrect API key provided: ***");
+    /// assert!(!error.body().unwrap().contains("sk-abc123"));
+    /// ```
+    pub fn scrub_secret(mut self, secret: &str) -> Error {
+        self.scrub_in_place(secret.as_bytes());
+        self
+    }
+
+    /// [`scrub_secret`](Error::scrub_secret) for each of a call's [`Secrets`]: its key, its
+    /// credential headers' values and the tokens in them.
+    pub fn scrub_secrets(mut self, secrets: &Secrets) -> Error {
+        secrets.for_each(|secret| self.scrub_in_place(secret));
+        self
+    }
+
+    fn scrub_in_place(&mut self, secret: &[u8]) {
+        let secret = secret.trim_ascii();
+        if secret.is_empty() {
+            return;
+        }
+        let inner = &mut *self.inner;
+        scrub_string(&mut inner.message, secret);
+        for text in [
+            &mut inner.error_type,
+            &mut inner.param,
+            &mut inner.code,
+            &mut inner.body,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scrub_string(text, secret);
+        }
+        if let Some(headers) = &mut inner.headers {
+            for value in headers.values_mut() {
+                if let Some(clean) = scrubbed(value.as_bytes(), secret) {
+                    // The secret's bytes became `***`, so the value stays a valid one.
+                    let mut replaced =
+                        HeaderValue::from_bytes(&clean).unwrap_or(HeaderValue::from_static("***"));
+                    replaced.set_sensitive(value.is_sensitive());
+                    *value = replaced;
+                }
+            }
+        }
+        if let Some(source) = &inner.source {
+            if let Some(clean) = scrubbed(source.to_string().as_bytes(), secret) {
+                inner.source = Some(Box::new(ScrubbedCause(
+                    String::from_utf8_lossy(&clean).into_owned(),
+                )));
+            }
+        }
     }
 
     /// What went wrong.
@@ -449,18 +587,121 @@ impl fmt::Debug for Error {
 }
 
 impl fmt::Display for Error {
+    /// `Kind (status): message: cause`, with control characters (and the bidirectional
+    /// overrides) in the message and the cause escaped: a server's `ESC` or newline never
+    /// reaches a terminal or a log line raw.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
         write!(f, "{}", inner.kind)?;
         if let Some(status) = inner.status {
             write!(f, " ({})", status.as_u16())?;
         }
-        write!(f, ": {}", inner.message)?;
+        f.write_str(": ")?;
+        Escaping(f).write_str(&inner.message)?;
         if let Some(source) = &inner.source {
-            write!(f, ": {source}")?;
+            f.write_str(": ")?;
+            write!(Escaping(f), "{source}")?;
         }
         Ok(())
     }
+}
+
+/// Writes text with control characters escaped: `\n`, `\r`, `\t`, `\x1b` (other C0 and
+/// DEL), `\u{85}` (C1, and the bidirectional marks and overrides that reorder a line).
+struct Escaping<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut clean = 0;
+        for (at, c) in text.char_indices() {
+            if !needs_escape(c) {
+                continue;
+            }
+            self.0.write_str(&text[clean..at])?;
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                c if c.is_ascii() => write!(self.0, "\\x{:02x}", u32::from(c))?,
+                c => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+            }
+            clean = at + c.len_utf8();
+        }
+        self.0.write_str(&text[clean..])
+    }
+}
+
+/// A cause whose text held a secret, kept as its scrubbed text.
+#[derive(Debug)]
+struct ScrubbedCause(String);
+
+impl fmt::Display for ScrubbedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ScrubbedCause {}
+
+/// Scrub `secret` from `text` in place (see [`scrubbed`]).
+fn scrub_string(text: &mut String, secret: &[u8]) {
+    if let Some(clean) = scrubbed(text.as_bytes(), secret) {
+        *text = String::from_utf8_lossy(&clean).into_owned();
+    }
+}
+
+/// What [`truncated_text`] puts where it cut a text.
+const TRUNCATION_MARK: &[u8] = "… (".as_bytes();
+
+/// The shortest start of a secret replaced where a text was cut: three bytes (`sk-`) say
+/// nothing of a key.
+const MIN_CUT_SECRET: usize = 4;
+
+/// `text` with every `secret` replaced by `***`, and a start of `secret` (of at least
+/// [`MIN_CUT_SECRET`] bytes) right before a truncation mark; `None` when there is none.
+fn scrubbed(text: &[u8], secret: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for at in memmem::find_iter(text, secret) {
+        if at < copied {
+            continue; // overlaps the occurrence just replaced
+        }
+        let buffer = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+        buffer.extend_from_slice(&text[copied..at]);
+        buffer.extend_from_slice(b"***");
+        copied = at + secret.len();
+    }
+    if let Some(buffer) = &mut out {
+        buffer.extend_from_slice(&text[copied..]);
+    }
+    let current = out.as_deref().unwrap_or(text);
+    let mut cuts = Vec::new();
+    for mark in memmem::find_iter(current, TRUNCATION_MARK) {
+        let before = &current[..mark];
+        let longest = (MIN_CUT_SECRET..secret.len())
+            .rev()
+            .find(|&length| before.ends_with(&secret[..length]));
+        if let Some(length) = longest {
+            cuts.push((mark - length, mark));
+        }
+    }
+    if cuts.is_empty() {
+        return out;
+    }
+    let mut clean = Vec::with_capacity(current.len());
+    let mut copied = 0;
+    for (start, end) in cuts {
+        clean.extend_from_slice(&current[copied..start]);
+        clean.extend_from_slice(b"***");
+        copied = end;
+    }
+    clean.extend_from_slice(&current[copied..]);
+    Some(clean)
 }
 
 impl std::error::Error for Error {
@@ -833,5 +1074,138 @@ mod tests {
         let kept = error.body().unwrap_or("");
         assert!(kept.len() < MAX_ERROR_BODY + 64);
         assert!(kept.ends_with(&format!("({} bytes in all)", body.len())));
+    }
+
+    #[test]
+    fn display_escapes_control_characters_and_body_keeps_them() {
+        let body = "{\"error\":{\"message\":\"bad\\u001b[2J\\r\\nforged: ok\\t\\u0085\\u202eevil\\u0000\"}}";
+        let error = Error::from_response(status(400), &HeaderMap::new(), body.as_bytes());
+        assert_eq!(
+            error.message(),
+            "bad\u{1b}[2J\r\nforged: ok\t\u{85}\u{202e}evil\u{0}"
+        );
+        assert_eq!(
+            error.to_string(),
+            r"BadRequestError (400): bad\x1b[2J\r\nforged: ok\t\u{85}\u{202e}evil\x00"
+        );
+        assert_eq!(error.body(), Some(body), "the body is kept as it came");
+        // The cause is escaped too, and plain text passes through untouched.
+        let error = Error::stream("plain é 😀").with_source(std::io::Error::other("a\x7fb\nc"));
+        assert_eq!(error.to_string(), r"StreamError: plain é 😀: a\x7fb\nc");
+    }
+
+    #[test]
+    fn scrub_secret_reaches_everything_the_error_keeps() {
+        const KEY: &str = "sk-echoed-0123456789";
+        let body = format!(
+            r#"{{"error":{{"message":"Incorrect API key provided: {KEY}. Bearer {KEY}","type":"auth {KEY}","param":"{KEY}","code":"{KEY}"}}}}"#
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-echo",
+            http::HeaderValue::from_str(&format!("key={KEY}; again={KEY}")).unwrap(),
+        );
+        headers.insert("x-other", http::HeaderValue::from_static("kept"));
+        let error = Error::from_response(status(401), &headers, body.as_bytes())
+            .with_source(std::io::Error::other(format!("cause mentions {KEY}")))
+            .scrub_secret(KEY);
+        assert_eq!(
+            error.message(),
+            "Incorrect API key provided: ***. Bearer ***"
+        );
+        assert_eq!(error.error_type(), Some("auth ***"));
+        assert_eq!(error.param(), Some("***"));
+        assert_eq!(error.code(), Some("***"));
+        assert_eq!(
+            error.body(),
+            Some(
+                r#"{"error":{"message":"Incorrect API key provided: ***. Bearer ***","type":"auth ***","param":"***","code":"***"}}"#
+            )
+        );
+        let kept = error.headers().unwrap();
+        assert_eq!(kept["x-echo"], "key=***; again=***");
+        assert_eq!(kept["x-other"], "kept");
+        let source = std::error::Error::source(&error).unwrap().to_string();
+        assert_eq!(source, "cause mentions ***");
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains(KEY), "{shown}");
+        }
+        // Blank secrets change nothing.
+        let untouched = Error::stream("a b").scrub_secret("").scrub_secret("  ");
+        assert_eq!(untouched.message(), "a b");
+    }
+
+    #[test]
+    fn a_secret_cut_by_truncation_is_scrubbed_too() {
+        const KEY: &str = "sk-cut-in-half-ABCDEFGH";
+        // The body is cut at MAX_ERROR_BODY bytes, in the middle of the key.
+        let mut body = vec![b'x'; MAX_ERROR_BODY - 10];
+        body.extend_from_slice(KEY.as_bytes());
+        body.extend_from_slice(b" and more");
+        let error = Error::from_response(status(500), &HeaderMap::new(), &body).scrub_secret(KEY);
+        let kept = error.body().unwrap();
+        assert!(
+            kept.contains(&format!("xx***… ({} bytes in all)", body.len())),
+            "{kept}"
+        );
+        assert!(!kept.contains("sk-cut"), "{kept}");
+        // Three bytes (`sk-`) say nothing; they are left alone.
+        let mut body = vec![b'y'; MAX_ERROR_BODY - 3];
+        body.extend_from_slice(KEY.as_bytes());
+        let error = Error::from_response(status(500), &HeaderMap::new(), &body).scrub_secret(KEY);
+        assert!(error.body().unwrap().contains("ysk-… ("));
+    }
+
+    #[test]
+    fn scrub_secrets_takes_the_key_header_values_and_bearer_tokens() {
+        let mut sent = HeaderMap::new();
+        sent.insert(
+            "authorization",
+            http::HeaderValue::from_static("Bearer tok-from-header"),
+        );
+        sent.insert(
+            "x-litellm-api-key",
+            http::HeaderValue::from_static("sk-litellm-header"),
+        );
+        sent.insert("x-team", http::HeaderValue::from_static("search"));
+        let key = crate::ApiKey::new("sk-the-key");
+        let secrets = Secrets::new(Some(&key), &sent);
+        let error = Error::stream(
+            "echo sk-the-key, tok-from-header, Bearer tok-from-header, sk-litellm-header, search",
+        )
+        .scrub_secrets(&secrets);
+        assert_eq!(error.message(), "echo ***, ***, ***, ***, search");
+    }
+
+    #[test]
+    fn an_error_envelope_in_a_success_answer() {
+        let none = |body: &str| {
+            Error::from_error_envelope(status(200), &HeaderMap::new(), body.as_bytes())
+        };
+        for body in [
+            r#"{"choices":[],"error":null}"#,
+            r#"{"choices":[{"message":{"content":""error""}}]}"#,
+            r#"{"choices":[{"finish_reason":"error"}]}"#,
+            r#"["error", 1]"#,
+            r#"{"error": "#,
+            "",
+        ] {
+            assert!(none(body).is_none(), "{body}");
+        }
+        let error = none(r#"{"error":{"message":"Invalid model name passed in model=gpt-5","type":"invalid_request_error","code":"400"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::BadRequest);
+        assert_eq!(error.message(), "Invalid model name passed in model=gpt-5");
+        assert_eq!(error.status(), Some(status(200)));
+        assert_eq!(error.error_type(), Some("invalid_request_error"));
+        let error = none(r#"{"error":"upstream said no"}"#).unwrap();
+        assert_eq!(
+            (error.kind(), error.message()),
+            (ErrorKind::ApiStatus, "upstream said no")
+        );
+        let error = none(r#"{"error":{"message":"litellm.RateLimitError: slow down"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::RateLimit);
+        let error = none(r#"{"error":{"code":"500"}}"#).unwrap();
+        assert_eq!(error.kind(), ErrorKind::InternalServer);
+        assert_eq!(error.message(), r#"{"error":{"code":"500"}}"#);
     }
 }

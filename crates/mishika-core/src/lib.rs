@@ -90,7 +90,7 @@ pub use models::{Model, ModelList};
 pub use options::{CallPolicy, MockAnswer, RequestOptions, RoutedRequest};
 pub use provider::Provider;
 pub use rerank::{RerankDocument, RerankRequest, RerankResponse, RerankResult};
-pub use secret::ApiKey;
+pub use secret::{ApiKey, Secrets};
 pub use spec::{AuthScheme, ErrorRules, Limits, PathStyle, ProviderSpec};
 pub use stream::{
     ChatStream, CompletionStream, LineStream, ResponseStream, SseEventStream, SseStream,

@@ -6,12 +6,14 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::secret::ApiKey;
+use crate::secret::{ApiKey, RedactedHeaders, is_credential_header, redact_url};
 
 /// Settings one request carries for itself; each beats the client's and the environment's.
 ///
-/// Never serialised into the JSON body.
-#[derive(Debug, Clone, Default)]
+/// Never serialised into the JSON body. `Debug` shows no secret: the key prints as
+/// `ApiKey(***)`, credential headers' values as `***`, and a base URL's user info and
+/// query as `***`.
+#[derive(Clone, Default)]
 pub struct RequestOptions {
     /// Base URL of the gateway for this request only.
     pub api_base: Option<String>,
@@ -53,14 +55,33 @@ pub enum MockAnswer {
     },
 }
 
+impl std::fmt::Debug for RequestOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestOptions")
+            .field("api_base", &self.api_base.as_deref().map(redact_url))
+            .field("api_key", &self.api_key)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .field("num_retries", &self.num_retries)
+            .field("retry_deadline", &self.retry_deadline)
+            .field("force_proxy", &self.force_proxy)
+            .finish()
+    }
+}
+
 impl RequestOptions {
-    /// Add a header, failing with a `Config` error on an invalid name or value.
+    /// Add a header, failing with a `Config` error on an invalid name or value. A
+    /// credential header's value (see [`is_credential_header`]) is marked sensitive.
     pub fn try_header(&mut self, name: &str, value: &str) -> Result<()> {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| Error::config(format!("invalid header name {name:?}")).with_source(e))?;
-        let value = HeaderValue::from_str(value).map_err(|e| {
+        let mut value = HeaderValue::from_str(value).map_err(|e| {
             Error::config(format!("invalid value for header {name}")).with_source(e)
         })?;
+        if is_credential_header(name.as_str()) {
+            value.set_sensitive(true);
+        }
         self.headers.insert(name, value);
         Ok(())
     }

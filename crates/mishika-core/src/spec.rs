@@ -174,13 +174,25 @@ impl ProviderSpec {
     }
 }
 
-/// Limits on what a response may make mishika hold in memory.
+/// Limits on what a response may make mishika hold in memory. Set the ones you change and
+/// take the rest from the defaults: `Limits { max_sse_line: 4 << 20, ..Limits::default() }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest JSON (or other buffered) response body, in bytes. Default 64 MiB.
+    /// Largest JSON (or other buffered) response body, in bytes. Default 64 MiB; a longer
+    /// body is a `Decode` error.
+    ///
+    /// A buffered answer is held whole, and while it is read and decoded memory peaks at
+    /// about **twice its size**: the chunks as they arrived are copied into one buffer
+    /// (both alive for a moment), then that buffer and the decoded answer coexist until
+    /// the buffer is dropped. A valid 60 MiB answer thus peaks near 120 MiB; plan the
+    /// limit against half the memory you can spare per concurrent call.
     pub max_response_bytes: usize,
     /// Longest single SSE line, in bytes. Default 1 MiB.
     pub max_sse_line: usize,
+    /// Largest SSE event, in bytes: the data of all its `data:` lines joined. Default
+    /// 8 MiB ([`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)). An event over it is a
+    /// `Decode` error naming the limit, raised before more than this is held.
+    pub max_sse_event: usize,
 }
 
 impl Default for Limits {
@@ -188,6 +200,7 @@ impl Default for Limits {
         Limits {
             max_response_bytes: 64 * 1024 * 1024,
             max_sse_line: crate::sse::DEFAULT_MAX_LINE,
+            max_sse_event: crate::sse::DEFAULT_MAX_EVENT,
         }
     }
 }

@@ -5,7 +5,11 @@
 //! OpenAI-style gateway sends) shares the transport's buffer. Only a line cut by a chunk
 //! boundary is gathered into a buffer of its own, and only multi-line `data` is joined.
 //! UTF-8 is never decoded here: a character split across chunks is simply bytes waiting
-//! for the rest of their line.
+//! for the rest of their line. A UTF-8 byte order mark at the very start of the body is
+//! dropped, as the SSE specification says, even when it arrives split across chunks.
+//!
+//! Memory is bounded: one line at most `max_line` bytes, one event's joined data at most
+//! `max_event` bytes; past either, decoding fails with a `Decode` error naming the limit.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -13,6 +17,12 @@ use crate::error::{Error, Result};
 
 /// The default cap on one SSE line (1 MiB).
 pub const DEFAULT_MAX_LINE: usize = 1024 * 1024;
+
+/// The default cap on one SSE event's data, all its `data:` lines joined (8 MiB).
+pub const DEFAULT_MAX_EVENT: usize = 8 * 1024 * 1024;
+
+/// The UTF-8 byte order mark, dropped at the start of a body.
+const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -49,6 +59,11 @@ pub struct SseDecoder {
     joined: Option<BytesMut>,
     event: Option<String>,
     max_line: usize,
+    max_event: usize,
+    /// Nothing but (a start of) a byte order mark has arrived yet.
+    at_start: bool,
+    /// How many bytes of a byte order mark are held, waiting for the rest (0 to 2).
+    bom_held: u8,
 }
 
 impl Default for SseDecoder {
@@ -74,13 +89,28 @@ fn line_end(bytes: &[u8], at_eof: bool) -> Option<(usize, usize)> {
 }
 
 impl SseDecoder {
-    /// A decoder with the default 1 MiB line cap.
+    /// A decoder with the default caps: 1 MiB a line, 8 MiB an event.
     pub fn new() -> SseDecoder {
         SseDecoder::with_max_line(DEFAULT_MAX_LINE)
     }
 
-    /// A decoder that fails on any line longer than `max_line` bytes.
+    /// A decoder that fails on any line longer than `max_line` bytes (and on any event
+    /// over the default [`DEFAULT_MAX_EVENT`]).
     pub fn with_max_line(max_line: usize) -> SseDecoder {
+        SseDecoder::with_limits(max_line, DEFAULT_MAX_EVENT)
+    }
+
+    /// A decoder that fails on any line longer than `max_line` bytes, and on any event
+    /// whose `data:` lines, joined, are longer than `max_event` bytes.
+    ///
+    /// ```
+    /// use mishika_core::sse::SseDecoder;
+    /// let mut decoder = SseDecoder::with_limits(64, 10);
+    /// decoder.push(b"data: 12345\ndata: 67890\n\n");
+    /// let error = decoder.next_event().unwrap_err();
+    /// assert_eq!(error.message(), "SSE event exceeds the limit of 10 bytes");
+    /// ```
+    pub fn with_limits(max_line: usize, max_event: usize) -> SseDecoder {
         SseDecoder {
             partial: BytesMut::new(),
             scanned: 0,
@@ -89,6 +119,9 @@ impl SseDecoder {
             joined: None,
             event: None,
             max_line,
+            max_event,
+            at_start: true,
+            bom_held: 0,
         }
     }
 
@@ -100,9 +133,15 @@ impl SseDecoder {
 
     /// Append a chunk from the network. Its complete lines are handed out as slices of it,
     /// so an event's `data` shares the chunk's memory: keeping the event keeps the chunk.
-    pub fn push_bytes(&mut self, chunk: Bytes) {
+    pub fn push_bytes(&mut self, mut chunk: Bytes) {
         if chunk.is_empty() {
             return;
+        }
+        if self.at_start {
+            match self.skip_bom(chunk) {
+                Some(rest) if !rest.is_empty() => chunk = rest,
+                _ => return,
+            }
         }
         if !self.incoming.is_empty() {
             // Two chunks before the first was drained: keep their order in `partial`.
@@ -111,9 +150,42 @@ impl SseDecoder {
         self.incoming = chunk;
     }
 
+    /// At the start of the body: drop a leading byte order mark, which may arrive split
+    /// across chunks. `None` while everything so far may still be one (it is held).
+    fn skip_bom(&mut self, chunk: Bytes) -> Option<Bytes> {
+        let held = usize::from(self.bom_held);
+        let wanted = BOM.len() - held;
+        let take = wanted.min(chunk.len());
+        if chunk[..take] == BOM[held..held + take] {
+            if take < wanted {
+                // At most two bytes: the third would have completed the mark.
+                self.bom_held = u8::try_from(held + take).unwrap_or(2);
+                return None;
+            }
+            self.at_start = false;
+            self.bom_held = 0;
+            return Some(chunk.slice(take..));
+        }
+        // Not a byte order mark: what was held is data.
+        self.at_start = false;
+        self.bom_held = 0;
+        if held == 0 {
+            return Some(chunk);
+        }
+        let mut joined = BytesMut::with_capacity(held + chunk.len());
+        joined.extend_from_slice(&BOM[..held]);
+        joined.extend_from_slice(&chunk);
+        Some(joined.freeze())
+    }
+
+    /// Change the cap on one event's joined data (see [`with_limits`](SseDecoder::with_limits)).
+    pub(crate) fn set_max_event(&mut self, max_event: usize) {
+        self.max_event = max_event;
+    }
+
     /// Bytes received but not yet part of a complete line.
     pub fn buffered(&self) -> usize {
-        self.partial.len() + self.incoming.len()
+        self.partial.len() + self.incoming.len() + usize::from(self.bom_held)
     }
 
     /// The next complete event, `None` when more bytes are needed.
@@ -124,7 +196,7 @@ impl SseDecoder {
             return Ok(Some(event));
         }
         while let Some(line) = self.next_line(false)? {
-            if let Some(event) = self.process_line(line) {
+            if let Some(event) = self.process_line(line)? {
                 return Ok(Some(event));
             }
         }
@@ -148,7 +220,10 @@ impl SseDecoder {
             _ => 5,
         };
         let end = memchr::memchr2(b'\n', b'\r', bytes)?;
-        if end > self.max_line || bytes.get(end..end + 2) != Some(b"\n\n".as_slice()) {
+        if end > self.max_line
+            || end > self.max_event
+            || bytes.get(end..end + 2) != Some(b"\n\n".as_slice())
+        {
             return None;
         }
         let data = self.incoming.slice(value_start.min(end)..end);
@@ -159,8 +234,15 @@ impl SseDecoder {
 
     /// At end of input: the last event if the stream ended without its blank line.
     pub fn finish(&mut self) -> Result<Option<SseEvent>> {
+        if self.at_start {
+            // The body ended inside what could have been a byte order mark: it was data.
+            let held = usize::from(self.bom_held);
+            self.at_start = false;
+            self.bom_held = 0;
+            self.push_bytes(Bytes::copy_from_slice(&BOM[..held]));
+        }
         while let Some(line) = self.next_line(true)? {
-            if let Some(event) = self.process_line(line) {
+            if let Some(event) = self.process_line(line)? {
                 return Ok(Some(event));
             }
         }
@@ -232,12 +314,12 @@ impl SseDecoder {
         }
     }
 
-    fn process_line(&mut self, mut line: Bytes) -> Option<SseEvent> {
+    fn process_line(&mut self, mut line: Bytes) -> Result<Option<SseEvent>> {
         if line.is_empty() {
-            return self.dispatch();
+            return Ok(self.dispatch());
         }
         if line[0] == b':' {
-            return None; // comment / keep-alive
+            return Ok(None); // comment / keep-alive
         }
         let (field, value_start) = match memchr::memchr(b':', &line) {
             Some(colon) if line.get(colon + 1) == Some(&b' ') => (colon, colon + 2),
@@ -249,14 +331,30 @@ impl SseDecoder {
         // The value is the line itself, moved past its field name: no new reference.
         line.advance(value_start);
         if is_data {
-            self.add_data(line);
+            self.add_data(line)?;
         } else if is_event {
             self.event = Some(String::from_utf8_lossy(&line).into_owned());
         } // id, retry and unknown fields carry nothing for us
-        None
+        Ok(None)
     }
 
-    fn add_data(&mut self, value: Bytes) {
+    /// Add one `data:` line's value to the event, failing when the event would grow past
+    /// its cap (before anything past it is held).
+    fn add_data(&mut self, value: Bytes) -> Result<()> {
+        let held = match (&self.joined, &self.data) {
+            (Some(joined), _) => joined.len() + 1,
+            (None, Some(data)) => data.len() + 1,
+            (None, None) => 0,
+        };
+        if held.saturating_add(value.len()) > self.max_event {
+            self.data = None;
+            self.joined = None;
+            self.event = None;
+            return Err(Error::decode(format!(
+                "SSE event exceeds the limit of {} bytes",
+                self.max_event
+            )));
+        }
         if let Some(joined) = &mut self.joined {
             joined.extend_from_slice(b"\n");
             joined.extend_from_slice(&value);
@@ -269,6 +367,7 @@ impl SseDecoder {
         } else {
             self.data = Some(value);
         }
+        Ok(())
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {
@@ -431,5 +530,86 @@ mod tests {
             b"{\"y\":2}"
         );
         assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_dropped_however_it_is_split() {
+        let events = assert_split_invariant(b"\xEF\xBB\xBFdata: first\n\ndata: second\n\n");
+        assert_eq!(data(&events), ["first", "second"]);
+        // Only at the very start, and only one.
+        let events = assert_split_invariant(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n");
+        assert_eq!(
+            data(&events),
+            ["y"],
+            "a second mark is part of the first line"
+        );
+        let events = assert_split_invariant(b"data: a\xEF\xBB\xBF\n\n\xEF\xBB\xBFdata: b\n\n");
+        assert_eq!(data(&events), ["a\u{feff}"]);
+        // A start of a mark that is not one stays: here it makes the first line's field
+        // name unknown, so only the second event comes through.
+        let events = assert_split_invariant(b"\xEF\xBBdata: x\n\ndata: y\n\n");
+        assert_eq!(data(&events), ["y"]);
+        let events = assert_split_invariant(b"\xEF\xBB\xBEdata: x\n\ndata: y\n\n");
+        assert_eq!(data(&events), ["y"]);
+        // A body that is only a start of a mark, or only a mark, has no event.
+        for body in [&b"\xEF"[..], b"\xEF\xBB", b"\xEF\xBB\xBF"] {
+            assert!(assert_split_invariant(body).is_empty());
+        }
+        let mut decoder = SseDecoder::new();
+        decoder.push(b"\xEF\xBB");
+        assert_eq!(decoder.buffered(), 2, "the held bytes count as buffered");
+        assert!(decoder.next_event().unwrap().is_none());
+        decoder.push(b"\xBFdata: z\n\n");
+        assert_eq!(data(&[decoder.next_event().unwrap().unwrap()]), ["z"]);
+        assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn one_event_of_many_data_lines_is_capped() {
+        // 10 bytes joined (`12345\n6789`) is at the cap; 11 is over it.
+        let events = {
+            let mut decoder = SseDecoder::with_limits(64, 10);
+            decoder.push(b"data: 12345\ndata: 6789\n\n");
+            decoder.next_event().unwrap()
+        };
+        assert_eq!(
+            data(&events.into_iter().collect::<Vec<_>>()),
+            ["12345\n6789"]
+        );
+        for input in [
+            &b"data: 12345\ndata: 67890\n\n"[..],
+            b"data: 12345678901\n\n",
+            b"data: 1\ndata: 2\ndata: 3\ndata: 4\ndata: 5\ndata: 6\n\n",
+        ] {
+            for size in [1, 3, input.len()] {
+                let mut decoder = SseDecoder::with_limits(64, 10);
+                let mut result = Ok(None);
+                for chunk in input.chunks(size) {
+                    decoder.push(chunk);
+                    result = decoder.next_event();
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                let error = result.unwrap_err();
+                assert_eq!(error.kind(), crate::ErrorKind::Decode);
+                assert_eq!(error.message(), "SSE event exceeds the limit of 10 bytes");
+            }
+        }
+        // Memory stays bounded: a server sending data lines forever is stopped at the cap.
+        let mut decoder = SseDecoder::with_limits(64, 1000);
+        let mut lines = 0;
+        let error = loop {
+            decoder.push(b"data: 0123456789\n");
+            lines += 1;
+            if let Err(error) = decoder.next_event() {
+                break error;
+            }
+            assert!(lines < 200, "never stopped");
+        };
+        // 91 lines joined are exactly 1000 bytes (11 × 91 − 1): the 92nd is refused.
+        assert_eq!(lines, 92, "stopped at the line that would pass 1000 bytes");
+        assert_eq!(error.message(), "SSE event exceeds the limit of 1000 bytes");
+        assert_eq!(SseDecoder::new().max_event, DEFAULT_MAX_EVENT);
     }
 }

@@ -5,9 +5,13 @@
 //! providers that frame their streams otherwise.
 //!
 //! The OpenAI-style rules: `[DONE]` ends the stream; comments and keep-alives are skipped; an in-band
-//! `{"error": …}` frame (or an `event: error`) becomes an `Err` item; a frame that is not
-//! the expected JSON is a `Decode` item naming the bytes; a body that ends or breaks before
-//! `[DONE]` is a `Stream` item. After any `Err` item the stream ends.
+//! `{"error": …}` frame with a non-null `error` (or an `event: error`) becomes an `Err`
+//! item; a frame that is not the expected JSON is a `Decode` item naming the bytes; a body
+//! that ends or breaks before `[DONE]` is a `Stream` item. A body that is plain JSON
+//! instead of events (an error envelope answered with a `200`, or a gateway that ignored
+//! `stream`) is its error, or a `Decode` item saying so with the start of the JSON. After
+//! any `Err` item the stream ends. Error items have the call's secrets scrubbed (see
+//! [`SseStream::with_secrets`]).
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -17,8 +21,9 @@ use bytes::Bytes;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result, truncated_text};
+use crate::error::{Error, MAX_ERROR_BODY, Result, truncated_text};
 use crate::metadata::ResponseMetadata;
+use crate::secret::Secrets;
 use crate::sse::{SseDecoder, SseEvent};
 use crate::transport::Body;
 
@@ -30,7 +35,8 @@ pub trait StreamFrame: DeserializeOwned + Send + 'static {
     /// Decode one frame's JSON.
     fn decode(decoder: &mut Self::Decoder, json: &[u8]) -> serde_json::Result<Self>;
 
-    /// True when this decoded frame is really an in-band error (`{"error": …}`).
+    /// True when this decoded frame is really an in-band error: `{"error": …}` with an
+    /// `error` that is not `null`.
     fn is_error_frame(&self) -> bool;
 }
 
@@ -42,7 +48,9 @@ impl StreamFrame for crate::chat::ChatChunk {
     }
 
     fn is_error_frame(&self) -> bool {
-        self.extra.contains_key("error")
+        self.extra
+            .get("error")
+            .is_some_and(|error| !error.is_null())
     }
 }
 
@@ -54,7 +62,9 @@ impl StreamFrame for crate::completions::CompletionChunk {
     }
 
     fn is_error_frame(&self) -> bool {
-        self.extra.contains_key("error")
+        self.extra
+            .get("error")
+            .is_some_and(|error| !error.is_null())
     }
 }
 
@@ -66,8 +76,22 @@ pub struct SseStream<T: StreamFrame> {
     metadata: ResponseMetadata,
     finished: bool,
     eof: bool,
+    /// Whether the first byte of the body that is not whitespace (or a byte order mark)
+    /// has arrived yet.
+    sniffed: bool,
+    /// The start of a body that began with `{` and has not yielded an event: plain JSON,
+    /// read when the body ends (at most [`JSON_HEAD`] bytes). Boxed: the usual stream
+    /// never has one.
+    json_head: Option<Box<bytes::BytesMut>>,
+    /// The SSE decoder gave up on a body that began with `{`: the rest of the JSON (up to
+    /// [`JSON_HEAD`]) is being read to report it, whatever the chunks.
+    reading_json: bool,
+    secrets: Secrets,
     _frame: PhantomData<fn() -> T>,
 }
+
+/// How much of a JSON body answered instead of a stream is kept to read its error.
+const JSON_HEAD: usize = MAX_ERROR_BODY * 8;
 
 impl<T: StreamFrame> std::fmt::Debug for SseStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,8 +112,27 @@ impl<T: StreamFrame> SseStream<T> {
             metadata,
             finished: false,
             eof: false,
+            sniffed: false,
+            json_head: None,
+            reading_json: false,
+            secrets: Secrets::default(),
             _frame: PhantomData,
         }
+    }
+
+    /// Cap each event's joined `data:` lines at `max_event` bytes (default
+    /// [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)).
+    pub fn max_event(mut self, max_event: usize) -> SseStream<T> {
+        self.decoder.set_max_event(max_event);
+        self
+    }
+
+    /// Scrub these secrets (the call's key and credential headers) from every error item,
+    /// so a server that echoes them in an in-band error does not put them in its message
+    /// or body. [`Call::send_sse`](crate::Call::send_sse) sets the call's.
+    pub fn with_secrets(mut self, secrets: Secrets) -> SseStream<T> {
+        self.secrets = secrets;
+        self
     }
 
     /// The status and headers of the answer (`x-litellm-call-id` …).
@@ -123,7 +166,42 @@ impl<T: StreamFrame> SseStream<T> {
 
     fn fail(&mut self, error: Error) -> Poll<Option<Result<T>>> {
         self.finished = true;
-        Poll::Ready(Some(Err(error)))
+        self.json_head = None;
+        Poll::Ready(Some(Err(error.scrub_secrets(&self.secrets))))
+    }
+
+    /// Look at a chunk of a body not yet known to be events or JSON: a body whose first
+    /// byte (past whitespace and a byte order mark) is `{` is kept, up to [`JSON_HEAD`], in
+    /// case no event ever comes.
+    fn sniff(&mut self, chunk: &[u8]) {
+        if let Some(head) = &mut self.json_head {
+            let room = JSON_HEAD.saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            return;
+        }
+        let first = chunk
+            .iter()
+            .position(|byte| !(byte.is_ascii_whitespace() || matches!(byte, 0xEF | 0xBB | 0xBF)));
+        if let Some(first) = first {
+            self.sniffed = true;
+            if chunk[first] == b'{' {
+                let end = chunk.len().min(first + JSON_HEAD);
+                self.json_head = Some(Box::new(bytes::BytesMut::from(&chunk[first..end])));
+            }
+        }
+    }
+
+    /// The error of a body that was plain JSON: the error it carries, or a `Decode` error
+    /// saying the server answered JSON instead of a stream.
+    fn json_answer(&self, head: &[u8]) -> Error {
+        let status = self.metadata.status;
+        Error::from_error_envelope(status, self.metadata.headers(), head).unwrap_or_else(|| {
+            Error::decode(format!(
+                "the server answered JSON instead of an event stream (did the gateway ignore \
+                 `\"stream\": true`?): {}",
+                truncated_text(head, 256)
+            ))
+        })
     }
 
     /// After `[DONE]`: take the body's end if it is already here, so the connection can be
@@ -155,39 +233,71 @@ impl<T: StreamFrame> Stream for SseStream<T> {
             if this.finished {
                 return Poll::Ready(None);
             }
-            match this.decoder.next_event() {
-                Err(error) => return this.fail(error),
-                Ok(Some(event)) => match this.handle(event) {
-                    Some(Err(error)) => return this.fail(error),
-                    Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
-                    None if this.finished => {
-                        this.drain_ready(cx);
-                        return Poll::Ready(None);
-                    }
-                    None => continue,
-                },
-                Ok(None) => {}
+            if this.reading_json {
+                let full = this
+                    .json_head
+                    .as_ref()
+                    .is_none_or(|head| head.len() >= JSON_HEAD);
+                if this.eof || full {
+                    let head = this.json_head.take().unwrap_or_default();
+                    let error = this.json_answer(&head);
+                    return this.fail(error);
+                }
+                match Pin::new(&mut this.body).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(chunk))) => this.sniff(&chunk),
+                    // A body broken inside its JSON: report what did arrive.
+                    Poll::Ready(Some(Err(_)) | None) => this.eof = true,
+                }
+                continue;
             }
-            if this.eof {
+            let decoded = if this.eof {
                 // End of body: flush a last event that had no blank line after it.
-                match this.decoder.finish() {
-                    Err(error) => return this.fail(error),
-                    Ok(Some(event)) => match this.handle(event) {
+                this.decoder.finish()
+            } else {
+                this.decoder.next_event()
+            };
+            match decoded {
+                // A line too long for SSE in a body that began with `{`: plain JSON, most
+                // likely; read the rest of it (bounded) and report that.
+                Err(_) if this.json_head.is_some() => {
+                    this.reading_json = true;
+                    continue;
+                }
+                Err(error) => return this.fail(error),
+                Ok(Some(event)) => {
+                    this.json_head = None; // an event: the body is a stream after all
+                    match this.handle(event) {
                         Some(Err(error)) => return this.fail(error),
                         Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
+                        None if this.finished => {
+                            if !this.eof {
+                                this.drain_ready(cx);
+                            }
+                            return Poll::Ready(None);
+                        }
                         None => continue,
-                    },
-                    Ok(None) if this.finished => return Poll::Ready(None),
-                    Ok(None) => {
-                        return this.fail(Error::stream(
-                            "the stream ended before [DONE]: the answer may be incomplete",
-                        ));
                     }
                 }
+                Ok(None) if this.eof => {
+                    let error = match this.json_head.take() {
+                        Some(head) => this.json_answer(&head),
+                        None => Error::stream(
+                            "the stream ended before [DONE]: the answer may be incomplete",
+                        ),
+                    };
+                    return this.fail(error);
+                }
+                Ok(None) => {}
             }
             match Pin::new(&mut this.body).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => this.decoder.push_bytes(chunk),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    if !this.sniffed || this.json_head.is_some() {
+                        this.sniff(&chunk);
+                    }
+                    this.decoder.push_bytes(chunk);
+                }
                 Poll::Ready(Some(Err(error))) => return this.fail(error.into_stream_error()),
                 Poll::Ready(None) => this.eof = true,
             }
@@ -215,12 +325,16 @@ pub struct ResponseStream<T: StreamFrame> {
     inner: Frames<T>,
 }
 
+// The SSE variant is the common case and large on purpose: boxing it would cost every
+// stream an allocation more.
+#[allow(clippy::large_enum_variant)]
 enum Frames<T: StreamFrame> {
     Sse(SseStream<T>),
     Provider {
         frames: ProviderFrames<T>,
         metadata: ResponseMetadata,
         finished: bool,
+        secrets: Secrets,
     },
 }
 
@@ -251,8 +365,30 @@ impl<T: StreamFrame> ResponseStream<T> {
                 frames: Box::pin(frames),
                 metadata,
                 finished: false,
+                secrets: Secrets::default(),
             },
         }
+    }
+
+    /// Scrub these secrets (a call's key and credential headers, see
+    /// [`Call::secrets`](crate::Call::secrets)) from every error item, whichever framing the
+    /// stream came in. The client sets the call's on every stream it returns.
+    pub fn with_secrets(self, secrets: Secrets) -> ResponseStream<T> {
+        let inner = match self.inner {
+            Frames::Sse(sse) => Frames::Sse(sse.with_secrets(secrets)),
+            Frames::Provider {
+                frames,
+                metadata,
+                finished,
+                ..
+            } => Frames::Provider {
+                frames,
+                metadata,
+                finished,
+                secrets,
+            },
+        };
+        ResponseStream { inner }
     }
 
     /// The status and headers of the answer (`x-litellm-call-id` …).
@@ -287,16 +423,25 @@ impl<T: StreamFrame> Stream for ResponseStream<T> {
         match &mut self.inner {
             Frames::Sse(sse) => Pin::new(sse).poll_next(cx),
             Frames::Provider {
-                frames, finished, ..
+                frames,
+                finished,
+                secrets,
+                ..
             } => {
                 if *finished {
                     return Poll::Ready(None);
                 }
-                let item = frames.as_mut().poll_next(cx);
-                if let Poll::Ready(None | Some(Err(_))) = &item {
-                    *finished = true;
+                match frames.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Err(error))) => {
+                        *finished = true;
+                        Poll::Ready(Some(Err(error.scrub_secrets(secrets))))
+                    }
+                    Poll::Ready(None) => {
+                        *finished = true;
+                        Poll::Ready(None)
+                    }
+                    item => item,
                 }
-                item
             }
         }
     }
@@ -393,11 +538,18 @@ impl std::fmt::Debug for SseEventStream {
 }
 
 impl SseEventStream {
-    /// Decode `body`, capping each line at `max_line` bytes.
+    /// Decode `body`, capping each line at `max_line` bytes (and each event at
+    /// [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)).
     pub fn new(body: Body, max_line: usize) -> SseEventStream {
         SseEventStream {
             framed: Framed::new(body, SseDecoder::with_max_line(max_line)),
         }
+    }
+
+    /// Cap each event's joined `data:` lines at `max_event` bytes.
+    pub fn max_event(mut self, max_event: usize) -> SseEventStream {
+        self.framed.framing.set_max_event(max_event);
+        self
     }
 }
 
@@ -583,5 +735,111 @@ mod tests {
         let items = drain(ChatStream::from_stream(ResponseMetadata::default(), frames));
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].as_ref().unwrap_err().message(), "first");
+    }
+
+    fn chat_items(chunks: &[&'static str]) -> Vec<Result<crate::chat::ChatChunk>> {
+        drain(SseStream::<crate::chat::ChatChunk>::new(
+            body(chunks, false),
+            ResponseMetadata::default(),
+            1024,
+        ))
+    }
+
+    #[test]
+    fn a_null_error_field_is_no_error() {
+        let items = chat_items(&[
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"error\":null}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"b\"}}],\"error\":{}}\n\n",
+        ]);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().content(), Some("a"));
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Stream
+        );
+
+        let items = drain(SseStream::<crate::completions::CompletionChunk>::new(
+            body(
+                &[
+                    "data: {\"choices\":[{\"index\":0,\"text\":\"t\"}],\"error\":null}\n\n",
+                    "data: {\"error\":{\"message\":\"late\"}}\n\n",
+                ],
+                false,
+            ),
+            ResponseMetadata::default(),
+            1024,
+        ));
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap().choices[0].text, "t");
+        assert_eq!(items[1].as_ref().unwrap_err().message(), "late");
+    }
+
+    #[test]
+    fn a_json_body_instead_of_events_keeps_what_the_server_said() {
+        // An error envelope answered with a 200, whole, pretty-printed, or after a byte
+        // order mark and blank lines, in any chunks.
+        for chunks in [
+            &[
+                r#"{"error":{"message":"Invalid model name passed in model=x","type":"invalid_request_error","code":"400"}}"#,
+            ][..],
+            &[
+                "{\n  \"error\": {\n    \"message\": \"Invalid model name passed in model=x\",\n",
+                "    \"code\": \"400\"\n  }\n}\n",
+            ],
+            &[
+                "\u{feff}\r\n  ",
+                "{\"error\":{\"message\":\"Invalid model",
+                " name passed in model=x\",\"code\":400}}",
+            ],
+        ] {
+            let items = chat_items(chunks);
+            assert_eq!(items.len(), 1, "{chunks:?}");
+            let error = items[0].as_ref().unwrap_err();
+            assert_eq!(error.kind(), crate::ErrorKind::BadRequest, "{chunks:?}");
+            assert_eq!(error.message(), "Invalid model name passed in model=x");
+        }
+        // A whole answer where a stream was asked for: said so, with the start of it.
+        let items = chat_items(&[r#"{"id":"c1","choices":[{"message":{"content":"hi"}}]}"#]);
+        let error = items[0].as_ref().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Decode);
+        assert_eq!(
+            error.message(),
+            "the server answered JSON instead of an event stream (did the gateway ignore \
+             `\"stream\": true`?): {\"id\":\"c1\",\"choices\":[{\"message\":{\"content\":\"hi\"}}]}"
+        );
+        // One JSON line longer than the SSE line cap: the same, not a line-cap error.
+        let long: &'static str = Box::leak(
+            format!(r#"{{"error":{{"message":"{}"}}}}"#, "m".repeat(2000)).into_boxed_str(),
+        );
+        let items = chat_items(&[long]);
+        let error = items[0].as_ref().unwrap_err();
+        assert_eq!(error.message(), "m".repeat(2000));
+        // A body that starts like JSON but has events is a stream.
+        let items = chat_items(&["{junk}\n\ndata: {\"choices\":[]}\n\n", "data: [DONE]\n\n"]);
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok());
+        // A stream cut before [DONE] still says so.
+        let items = chat_items(&["data: {\"choices\":[]}\n\n"]);
+        assert_eq!(
+            items[1].as_ref().unwrap_err().kind(),
+            crate::ErrorKind::Stream
+        );
+    }
+
+    #[test]
+    fn a_provider_streams_errors_have_the_secrets_scrubbed() {
+        let frames = futures_util::stream::iter([Err::<crate::chat::ChatChunk, _>(Error::stream(
+            "upstream rejected key sk-provider-key-1",
+        ))]);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-api-key", http::HeaderValue::from_static("sk-header-2"));
+        let stream = ChatStream::from_stream(ResponseMetadata::default(), frames).with_secrets(
+            Secrets::new(Some(&crate::ApiKey::new("sk-provider-key-1")), &headers),
+        );
+        let items = drain(stream);
+        assert_eq!(
+            items[0].as_ref().unwrap_err().message(),
+            "upstream rejected key ***"
+        );
     }
 }

@@ -162,11 +162,59 @@ pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(
     deserializer.deserialize_any(Visitor)
 }
 
-/// A position (`index`): like [`lenient_u64`], absent is 0; beyond `u32` is an error.
+/// A position (`index`): a whole number from 0 to `u32::MAX`, sent as an integer, a whole
+/// float (`1.0`) or a numeric string (`"1"`); absent or `null` is 0. Anything else
+/// (negative, fractional, past `u32`, not a number) is an error naming the value, never a
+/// silent 0: a wrong index would fold one choice or tool call into another.
 pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
-    let value = lenient_u64(deserializer)?.unwrap_or(0);
-    u32::try_from(value)
-        .map_err(|_| serde::de::Error::custom(format!("index {value} is out of range")))
+    struct Visitor;
+    fn out_of_range<E: serde::de::Error>(value: impl std::fmt::Display) -> E {
+        E::custom(format!(
+            "index {value} is out of range (a whole number from 0 to {})",
+            u32::MAX
+        ))
+    }
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = u32;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "an index from 0 to {}", u32::MAX)
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<u32, E> {
+            u32::try_from(value).map_err(|_| out_of_range(value))
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<u32, E> {
+            u32::try_from(value).map_err(|_| out_of_range(value))
+        }
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<u32, E> {
+            let whole = value.is_finite() && value.fract() == 0.0;
+            if whole && (0.0..=f64::from(u32::MAX)).contains(&value) {
+                // Whole and in range: the cast is exact.
+                Ok(value as u32)
+            } else {
+                Err(out_of_range(value))
+            }
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<u32, E> {
+            let text = value.trim();
+            if let Ok(number) = text.parse::<u64>() {
+                return self.visit_u64(number);
+            }
+            match text.parse::<f64>() {
+                Ok(number) if !text.is_empty() => self.visit_f64(number),
+                _ => Err(out_of_range(format_args!("{value:?}"))),
+            }
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<u32, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+    deserializer.deserialize_any(Visitor)
 }
 
 /// Builder setters for `Option` fields: `name(value)` sets `Some(value.into())`.

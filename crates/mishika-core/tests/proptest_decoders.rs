@@ -410,6 +410,38 @@ fn chat_stream_body() -> impl Strategy<Value = (Vec<u8>, Vec<Value>)> {
     })
 }
 
+/// What may come before the body proper: nothing, a UTF-8 byte order mark, blank lines.
+fn body_start() -> impl Strategy<Value = Vec<u8>> {
+    prop::sample::select(vec![&b""[..], BOM, b"\r\n", b" \n\t", b"\xEF\xBB\xBF\n"])
+        .prop_map(<[u8]>::to_vec)
+}
+
+/// A JSON object answered where a stream was asked for: an error envelope (whole or
+/// pretty-printed, with a message sometimes longer than a small line cap), or any object.
+fn json_answer() -> impl Strategy<Value = (Vec<u8>, Option<String>)> {
+    let message = prop_oneof![
+        "[a-zA-Z0-9 é.:=]{1,40}",
+        (1usize..3000).prop_map(|n| "m".repeat(n)),
+    ];
+    let envelope = (message, any::<bool>(), 400u16..600).prop_map(|(message, pretty, code)| {
+        let value = json!({"error": {"message": message, "type": "t", "code": code.to_string()}});
+        let text = if pretty {
+            serde_json::to_string_pretty(&value).unwrap()
+        } else {
+            value.to_string()
+        };
+        (text.into_bytes(), Some(message))
+    });
+    let other = shaped_json()
+        .prop_filter("an object", |text| text.starts_with('{'))
+        .prop_map(|text| (text.into_bytes(), None));
+    (body_start(), prop_oneof![2 => envelope, 1 => other])
+        .prop_map(|(start, (json, message))| ([start, json].concat(), message))
+}
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 // ---------------------------------------------------------------------------------------
 // Strategies: hostile JSON
 // ---------------------------------------------------------------------------------------
@@ -715,9 +747,69 @@ proptest! {
         }
     }
 
+    /// A byte order mark at the start of a body is dropped, split anywhere: the body
+    /// decodes to what it would without it (the same events, the same error).
+    #[test]
+    fn sse_decoder_drops_a_leading_byte_order_mark(
+        input in wire_bytes().prop_filter("no mark of its own", |input| !input.starts_with(BOM)),
+        max_line in max_line(),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        size in 1usize..9,
+    ) {
+        let without = decode_sse(&[&input], max_line);
+        let with = [BOM, &input].concat();
+        for (how, chunks) in splits(&with, &cuts, size) {
+            prop_assert_eq!(&decode_sse(&chunks, max_line), &without, "{}", how);
+        }
+    }
+
+    /// Valid SSE after a byte order mark decodes to exactly its events.
+    #[test]
+    fn sse_decoder_valid_input_after_a_byte_order_mark(
+        doc in sse_document(),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        size in 1usize..9,
+    ) {
+        let with = [BOM, &doc.bytes].concat();
+        for (how, chunks) in splits(&with, &cuts, size) {
+            let decoded = decode_sse(&chunks, DEFAULT_MAX_LINE);
+            prop_assert_eq!(decoded.error, None, "{}", how);
+            prop_assert_eq!(&decoded.events, &doc.expected, "{}", how);
+        }
+    }
+
     // -----------------------------------------------------------------------------------
     // SseStream<ChatChunk>
     // -----------------------------------------------------------------------------------
+
+    /// A body that is one JSON object instead of events is one error item, the same
+    /// however the body is split and whatever the line cap: the envelope's own message
+    /// when it is an error envelope, else a `Decode` error saying JSON came instead.
+    #[test]
+    fn sse_stream_json_instead_of_events(
+        (body, message) in json_answer(),
+        max_line in max_line(),
+        cuts in prop::collection::vec(any::<Index>(), 0..8),
+        size in 1usize..9,
+    ) {
+        let whole = run_stream(&[&body], max_line);
+        prop_assert_eq!(whole.len(), 1, "{:?}", whole);
+        match (&whole[0], message) {
+            (Item::Error(kind, said), Some(message)) => {
+                prop_assert!(!never_from_server(*kind), "kind {:?}", kind);
+                prop_assert_eq!(said, &message);
+            }
+            (Item::Error(kind, said), None) => {
+                if *kind == ErrorKind::Decode {
+                    prop_assert!(said.starts_with("the server answered JSON instead"), "{}", said);
+                }
+            }
+            (item, _) => prop_assert!(false, "not an error: {:?}", item),
+        }
+        for (how, chunks) in splits(&body, &cuts, size).into_iter().skip(1) {
+            prop_assert_eq!(&run_stream(&chunks, max_line), &whole, "{}", how);
+        }
+    }
 
     /// A valid chat stream yields exactly its frames and then ends cleanly, however the
     /// body is split.
@@ -737,7 +829,12 @@ proptest! {
     /// stream saw `[DONE]`; the same items however the body is split.
     #[test]
     fn sse_stream_random_bytes(
-        input in prop_oneof![wire_bytes(), stream_soup()],
+        input in prop_oneof![
+            3 => wire_bytes(),
+            3 => stream_soup(),
+            1 => (body_start(), stream_soup()).prop_map(|(start, soup)| [start, soup].concat()),
+            1 => json_answer().prop_map(|(body, _)| body),
+        ],
         max_line in max_line(),
         cuts in prop::collection::vec(any::<Index>(), 0..8),
         size in 1usize..9,

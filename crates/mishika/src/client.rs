@@ -10,8 +10,8 @@ use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
     CompletionResponse, CompletionStream, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
     EndpointCache, Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions,
-    RerankRequest, RerankResponse, Result, RoutedRequest, SpeechRequest, SpeechResponse,
-    TranscriptionRequest, TranscriptionResponse, Transport,
+    RerankRequest, RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest,
+    SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
 use mishika_http::HttpTransport;
 
@@ -39,7 +39,8 @@ pub(crate) type Op<R, T> = for<'a> fn(
 ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// One client method per endpoint: to a model group's router, or by the prefix route with
-/// the settings resolved for its provider, under the request deadline.
+/// the settings resolved for its provider, under the request deadline, with the call's
+/// secrets scrubbed from what comes back (see [`Scrub`]).
 macro_rules! endpoints {
     ($($(#[$doc:meta])* $method:ident $(=> $provider_method:ident)? ($request:ty) -> $response:ty;)*) => {
         $(
@@ -55,6 +56,46 @@ macro_rules! endpoints {
     (@op $method:ident, $provider_method:ident) => {
         |provider, call, request| provider.$provider_method(call, request)
     };
+}
+
+/// What the client does to every answer of a call before handing it out: an error has the
+/// call's secrets (its key, its credential headers) scrubbed, whichever provider built it,
+/// and a stream scrubs them from its error items too.
+pub(crate) trait Scrub: Sized {
+    fn scrubbed(self, call: &Call) -> Self;
+}
+
+/// [`Scrub`] for answers that are whole once returned: only an error needs it.
+macro_rules! scrub_errors {
+    ($($response:ty),*) => {
+        $(
+            impl Scrub for Result<$response> {
+                fn scrubbed(self, call: &Call) -> Self {
+                    self.map_err(|error| error.scrub_secrets(&call.secrets()))
+                }
+            }
+        )*
+    };
+}
+
+scrub_errors!(
+    ChatResponse,
+    CompletionResponse,
+    EmbeddingResponse,
+    ImageResponse,
+    SpeechResponse,
+    TranscriptionResponse,
+    RerankResponse,
+    ModelList
+);
+
+impl<T: StreamFrame> Scrub for Result<ResponseStream<T>> {
+    fn scrubbed(self, call: &Call) -> Self {
+        match self {
+            Ok(stream) => Ok(stream.with_secrets(call.secrets())),
+            Err(error) => Err(error.scrub_secrets(&call.secrets())),
+        }
+    }
 }
 
 /// The client's settings that belong to no one provider.
@@ -188,6 +229,7 @@ impl Client {
     where
         R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
         T: Routed + MockReply<R>,
+        Result<T>: Scrub,
     {
         if let Some(router) = &self.inner.model_router {
             if let Some(group) = router.group(request.model_mut()) {
@@ -210,12 +252,15 @@ impl Client {
     where
         R: RoutedRequest,
         T: MockReply<R>,
+        Result<T>: Scrub,
     {
         let (provider, call, request) = self.route(request)?;
         if let Some(answer) = &request.request_options().mock {
             return T::mock(&request, answer);
         }
-        with_deadline(call.deadline(), op(provider.as_ref(), &call, request)).await
+        with_deadline(call.deadline(), op(provider.as_ref(), &call, request))
+            .await
+            .scrubbed(&call)
     }
 
     /// The models the provider registered under `prefix` serves: `GET /v1/models`.
@@ -238,7 +283,9 @@ impl Client {
             .router
             .route_named(if forced { proxy::PREFIX } else { prefix })?;
         let call = self.call_named(route, options);
-        with_deadline(call.deadline(), route.provider.list_models(&call)).await
+        with_deadline(call.deadline(), route.provider.list_models(&call))
+            .await
+            .scrubbed(&call)
     }
 
     /// Resolve the provider and settings for `request`, stripping the routing prefix from

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::RwLock;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use mishika_core::secret::{is_credential_header, redact_url};
 use mishika_core::{ApiKey, Error, ProviderSpec, RequestOptions};
 
 use crate::providers::proxy;
@@ -40,7 +41,7 @@ impl fmt::Debug for ProviderSettings {
         // Header values may carry credentials: only their names are shown.
         let names: Vec<&str> = self.headers.keys().map(HeaderName::as_str).collect();
         f.debug_struct("ProviderSettings")
-            .field("api_base", &self.api_base)
+            .field("api_base", &self.api_base.as_deref().map(redact_url))
             .field("api_key", &self.api_key)
             .field("headers", &names)
             .finish()
@@ -94,24 +95,10 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
         .map_err(|e| Error::config(format!("invalid header name {name:?}")).with_source(e))?;
     let mut value = HeaderValue::from_str(value)
         .map_err(|e| Error::config(format!("invalid value for header {name}")).with_source(e))?;
-    if is_credential_header(&name) {
+    if is_credential_header(name.as_str()) {
         value.set_sensitive(true);
     }
     Ok((name, value))
-}
-
-/// Headers that carry credentials: marked sensitive, so they never print.
-pub(crate) fn is_credential_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "authorization"
-            | "proxy-authorization"
-            | "x-api-key"
-            | "api-key"
-            | "x-litellm-api-key"
-            | "x-goog-api-key"
-            | "cookie"
-    )
 }
 
 /// Settings made with [`set_api_base`], [`set_api_key`] and [`set_provider_settings`], by
@@ -183,7 +170,8 @@ pub fn clear_process_settings() {
 
 /// Resolve one call's base, key and headers for a provider: the request's, else the
 /// client's, else the process-wide ones, else the provider's environment, else its
-/// default. Headers layer the same way, by name.
+/// default. Headers layer the same way, by name. A blank key (empty or whitespace) is no
+/// key: the next layer's applies.
 pub(crate) fn resolve(
     spec: &ProviderSpec,
     client: &ProviderSettings,
@@ -197,11 +185,10 @@ pub(crate) fn resolve(
         .or_else(|| process.and_then(|settings| settings.api_base.clone()))
         .or_else(|| spec.env_api_base.and_then(read_env))
         .or_else(|| spec.default_api_base.map(str::to_owned));
-    let api_key = options
-        .api_key
-        .clone()
-        .or_else(|| client.api_key.clone())
-        .or_else(|| process.and_then(|settings| settings.api_key.clone()))
+    let usable = |key: &Option<ApiKey>| key.as_ref().filter(|key| !key.is_blank()).cloned();
+    let api_key = usable(&options.api_key)
+        .or_else(|| usable(&client.api_key))
+        .or_else(|| process.and_then(|settings| usable(&settings.api_key)))
         .or_else(|| spec.env_api_key.and_then(read_env).map(ApiKey::from));
     let simple = spec.env_headers.is_empty() && process.is_none() && options.headers.is_empty();
     let headers = if simple {
@@ -210,7 +197,9 @@ pub(crate) fn resolve(
         let mut headers = HeaderMap::new();
         for (variable, header) in spec.env_headers {
             let value = read_env(variable).and_then(|value| HeaderValue::from_str(&value).ok());
-            if let (Ok(name), Some(value)) = (HeaderName::from_bytes(header.as_bytes()), value) {
+            if let (Ok(name), Some(mut value)) = (HeaderName::from_bytes(header.as_bytes()), value)
+            {
+                value.set_sensitive(is_credential_header(name.as_str()));
                 headers.insert(name, value);
             }
         }

@@ -75,13 +75,18 @@ with_metadata!(
     ModelList
 );
 
-/// Read a success body (at most `limit` bytes) and decode it as JSON into `T`.
+/// Read a success body (at most `limit` bytes) and decode it as JSON into `T`; a body that
+/// is an error envelope instead (see [`Error::from_error_envelope`]) is that error.
 pub async fn read_json<T: DeserializeOwned + WithMetadata>(
     response: http::Response<Body>,
     limit: usize,
 ) -> Result<T> {
     let (parts, body) = response.into_parts();
     let bytes = body.collect(limit).await?;
+    // A success status whose body is `{"error": …}` (not null) is that error.
+    if let Some(error) = Error::from_error_envelope(parts.status, &parts.headers, &bytes) {
+        return Err(error);
+    }
     let mut value: T = match T::read_direct(&bytes) {
         Some(value) => value,
         None => decode_json(&bytes, parts.headers.get(CONTENT_TYPE))?,

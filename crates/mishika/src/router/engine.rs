@@ -13,7 +13,7 @@ use mishika_core::{
 use serde::Serialize;
 
 use super::{Entry, Group, Router};
-use crate::client::{Client, Op};
+use crate::client::{Client, Op, Scrub};
 use crate::mock::MockReply;
 
 /// What a routed answer offers the router: its metadata (to record the route), the
@@ -141,6 +141,7 @@ impl Router {
     where
         R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
         T: Routed + MockReply<R>,
+        Result<T>: Scrub,
     {
         let tokens = if self.needs_estimate(group) {
             request.estimated_tokens()
@@ -226,6 +227,7 @@ async fn call_deployment<R, T>(
 where
     R: RoutedRequest + Send + 'static,
     T: Routed + MockReply<R>,
+    Result<T>: Scrub,
 {
     let deployment = &entry.deployment;
     request.model_mut().clone_from(&deployment.model);

@@ -137,7 +137,8 @@ impl Provider for Anthropic {
         )?;
         let (parts, body) = call.send_streamed(http).await?.into_parts();
         let frames = MessageStream {
-            events: SseEventStream::new(body, call.limits().max_sse_line),
+            events: SseEventStream::new(body, call.limits().max_sse_line)
+                .max_event(call.limits().max_sse_event),
             state: wire::StreamState::default(),
         };
         Ok(ResponseStream::from_stream(
