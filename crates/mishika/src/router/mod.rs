@@ -46,10 +46,16 @@
 //! When every deployment cools down or is at its limit, the caller gets a `RateLimit`
 //! error whose [`retry_after`](crate::Error::retry_after) says when the first is free.
 //!
+//! **From a LiteLLM `config.yaml`**: with the `config` feature, `Router::from_config_file`
+//! and `RouterBuilder::from_config_file` read the `model_list`, `router_settings` and
+//! `litellm_settings` a LiteLLM proxy reads (the `router::config` module says how).
+//!
 //! **Estimated tokens** (for `tpm` and the pre-call checks) are the request's JSON length
 //! divided by four, rounded up: no tokenizer runs, and an answer's real usage is what
 //! counts against `tpm` once it arrives.
 
+#[cfg(feature = "config")]
+pub mod config;
 pub mod state;
 
 use std::collections::{HashMap, HashSet};
@@ -631,6 +637,9 @@ pub struct RouterBuilder {
     state: Option<Arc<dyn RouterState>>,
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
+    /// The keys of the config it was read from that are not used.
+    #[cfg(feature = "config")]
+    ignored_config_keys: Vec<String>,
 }
 
 impl RouterBuilder {
