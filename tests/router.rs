@@ -734,6 +734,65 @@ async fn every_deployment_down_is_a_rate_limit_with_the_wait_never_a_hang() {
     assert_eq!((sim.calls("a"), sim.calls("b")), (1, 1));
 }
 
+/// `nap/<ms>`: answers after sleeping that many milliseconds.
+#[derive(Debug)]
+struct Nap;
+
+#[async_trait]
+impl Provider for Nap {
+    fn name(&self) -> &str {
+        "nap"
+    }
+
+    async fn chat(&self, _call: &Call, request: ChatRequest) -> Result<ChatResponse> {
+        let millis: u64 = request.model.parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ok(answer(&request.model))
+    }
+}
+
+#[tokio::test]
+async fn the_router_timeout_bounds_each_attempt_where_the_deployment_sets_none() {
+    let router = Router::builder()
+        .deployment(Deployment::new("slow", "nap/5000").id("slow"))
+        .deployment(
+            Deployment::new("patient", "nap/150")
+                .id("patient")
+                .timeout(Duration::from_secs(5)),
+        )
+        .deployment(Deployment::new("quick", "nap/0").id("quick"))
+        .fallbacks("slow", ["quick"])
+        .num_retries(0)
+        .timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .provider("nap", Nap)
+        .transport(Arc::new(NoNetwork::default()))
+        .router(router)
+        .build()
+        .unwrap();
+    // The slow deployment times out after the router's 50 ms and the call falls back.
+    let started = std::time::Instant::now();
+    let answer = client.chat(ask("slow")).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let route = answer.metadata().route().unwrap();
+    assert_eq!((route.deployment.as_str(), route.fallbacks), ("quick", 1));
+    // A deployment's own timeout beats the router's.
+    let answer = client.chat(ask("patient")).await.unwrap();
+    assert_eq!(deployment_of(&answer), "patient");
+    // So does the request's.
+    let error = client
+        .chat(ask("patient").timeout(Duration::from_millis(20)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+}
+
 // ---------------------------------------------------------------------------------------
 // Mock answers: no socket.
 // ---------------------------------------------------------------------------------------

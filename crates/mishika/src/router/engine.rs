@@ -2,6 +2,7 @@
 //! fall back to other groups.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use mishika_core::{
@@ -172,7 +173,10 @@ impl Router {
                             group.name
                         ),
                     )),
-                    false => call_deployment(client, entry, request.clone(), op).await,
+                    false => {
+                        let timeout = self.attempt_timeout();
+                        call_deployment(client, entry, timeout, request.clone(), op).await
+                    }
                 };
                 match result {
                     Ok(mut answer) => {
@@ -217,10 +221,12 @@ impl Router {
 }
 
 /// One call to `entry`: the request takes the deployment's model and, where the request
-/// sets none, its base, key, timeout and retries; then it goes by the provider route.
+/// sets none, its base, key, timeout (else the router's `timeout`) and retries; then it
+/// goes by the provider route.
 async fn call_deployment<R, T>(
     client: &Client,
     entry: &Entry,
+    router_timeout: Option<Duration>,
     mut request: R,
     op: Op<R, T>,
 ) -> Result<T>
@@ -239,7 +245,7 @@ where
         options.api_key.clone_from(&deployment.api_key);
     }
     if options.timeout.is_none() {
-        options.timeout = deployment.timeout;
+        options.timeout = deployment.timeout.or(router_timeout);
     }
     if options.num_retries.is_none() {
         options.num_retries = Some(deployment.max_retries.unwrap_or(0));

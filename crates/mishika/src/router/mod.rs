@@ -34,21 +34,28 @@
 //! request) are candidates; the [`Strategy`] picks one, and the pick counts against its
 //! `rpm`/`tpm` for the current minute only if it fits them (a deployment over a limit is
 //! skipped, never overrun). The call goes out with that deployment's model, base, key and
-//! timeout; it gets `max_retries` transport-level retries (0 unless set: the router
-//! retries, where it can pick another deployment). On failure the deployment's failures
-//! in the minute are counted — past `allowed_fails` it cools down for `cooldown_time`, and
-//! a rate limit (429) cools it down at once, for its `retry-after` if longer — and the
-//! router retries in the group (`num_retries`, or the retry policy's count for the error's
-//! kind; only errors that [`is_retryable`](crate::Error::is_retryable) unless the policy
-//! names their kind), then moves to the group's fallbacks. A stream counts as answered
+//! timeout (else the router's [`timeout`](RouterBuilder::timeout)); it gets `max_retries`
+//! transport-level retries (0 unless set: the router retries, where it can pick another
+//! deployment). On failure the deployment's failures in the minute are counted — past
+//! `allowed_fails` it cools down for `cooldown_time`, and a rate limit (429) cools it down
+//! at once, for its `retry-after` if longer — and the router retries in the group
+//! (`num_retries`, or the retry policy's count for the error's kind; only errors that
+//! [`is_retryable`](crate::Error::is_retryable) unless the policy names their kind), then
+//! moves to the group's fallbacks. A stream counts as answered
 //! once its first chunk arrived: before that, it is retried and falls back like any call.
 //! When every deployment cools down or is at its limit, the caller gets a `RateLimit`
 //! error whose [`retry_after`](crate::Error::retry_after) says when the first is free.
+//!
+//! **From a LiteLLM `config.yaml`**: with the `config` feature, `Router::from_config_file`
+//! and `RouterBuilder::from_config_file` read the `model_list`, `router_settings` and
+//! `litellm_settings` a LiteLLM proxy reads (the `router::config` module says how).
 //!
 //! **Estimated tokens** (for `tpm` and the pre-call checks) are the request's JSON length
 //! divided by four, rounded up: no tokenizer runs, and an answer's real usage is what
 //! counts against `tpm` once it arrives.
 
+#[cfg(feature = "config")]
+pub mod config;
 pub mod state;
 
 use std::collections::{HashMap, HashSet};
@@ -252,6 +259,7 @@ struct Settings {
     max_fallbacks: u32,
     pre_call_checks: bool,
     failing_groups: HashSet<String>,
+    timeout: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -270,6 +278,7 @@ impl Default for Settings {
             max_fallbacks: 5,
             pre_call_checks: false,
             failing_groups: HashSet::new(),
+            timeout: None,
         }
     }
 }
@@ -553,6 +562,11 @@ impl Router {
             .cloned()
     }
 
+    /// The deadline of one call to a deployment that sets none of its own.
+    pub(crate) fn attempt_timeout(&self) -> Option<Duration> {
+        self.inner.settings.timeout
+    }
+
     /// How many fallbacks one call may take.
     pub(crate) fn max_fallbacks(&self) -> u32 {
         self.inner.settings.max_fallbacks
@@ -623,6 +637,9 @@ pub struct RouterBuilder {
     state: Option<Arc<dyn RouterState>>,
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
+    /// The keys of the config it was read from that are not used.
+    #[cfg(feature = "config")]
+    ignored_config_keys: Vec<String>,
 }
 
 impl RouterBuilder {
@@ -730,6 +747,15 @@ impl RouterBuilder {
     /// (LiteLLM's `enable_pre_call_checks`).
     pub fn pre_call_checks(mut self, enable: bool) -> Self {
         self.settings.pre_call_checks = enable;
+        self
+    }
+
+    /// The deadline of one call to a deployment that sets no
+    /// [`timeout`](Deployment::timeout) of its own (LiteLLM's router `timeout`). A request's
+    /// own timeout beats both; without any, the client's timeout covers the whole routed
+    /// call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
         self
     }
 
