@@ -1048,6 +1048,115 @@ async fn anthropic_wrong_key(ctx: Arc<Ctx>) {
     assert!(ctx.upstream("/messages").is_empty());
 }
 
+// ---------------------------------------------------------------------------------------
+// A Router read from the very config.yaml that started the proxy: its deployments call
+// the MockGateway directly (openai/ with the file's api_base), plus one deployment in code
+// that goes through the real proxy.
+// ---------------------------------------------------------------------------------------
+
+async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
+    use mishika::providers::{OpenAiCompatible, openai};
+    use mishika::router::{Deployment, RouterBuilder};
+
+    let path = std::env::var("MISHIKA_LITELLM_CONFIG").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/conformance/litellm_config.yaml"
+        )
+        .to_owned()
+    });
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let upstream = ctx.gateway.base_url();
+    let master = ctx.proxy_key.clone();
+    let env = move |name: &str| match name {
+        "UPSTREAM_V1" => Some(format!("{upstream}/v1")),
+        "UPSTREAM_BASE" => Some(upstream.clone()),
+        "LITELLM_MASTER_KEY" => Some(master.clone()),
+        _ => None,
+    };
+    let builder =
+        RouterBuilder::from_config_str_with_env(&yaml, "litellm_config.yaml", env).unwrap();
+    assert!(
+        builder
+            .ignored_config_keys()
+            .iter()
+            .any(|key| key.contains("disable_cooldowns")),
+        "{:?}",
+        builder.ignored_config_keys()
+    );
+    let router = builder
+        .deployment(
+            Deployment::new("gpt-4o-mini", "mishikallm_proxy/gpt-4o-mini")
+                .id("via-proxy")
+                .api_base(&ctx.proxy_base)
+                .api_key(ctx.proxy_key.as_str()),
+        )
+        .fallbacks("mock-chat", ["gpt-4o-mini"])
+        .allowed_fails(0)
+        .cooldown_time(Duration::from_secs(120))
+        .seed(3)
+        .build()
+        .unwrap();
+    // The file names providers mishika has no built-in for: register OpenAI-shaped ones.
+    let client = Client::builder()
+        .provider(
+            "text-completion-openai",
+            OpenAiCompatible::named("text-completion-openai", openai::SPEC),
+        )
+        .provider("cohere", OpenAiCompatible::named("cohere", openai::SPEC))
+        .router(router)
+        .build()
+        .unwrap();
+
+    // Both deployments of gpt-4o-mini answer: the file's, straight to the upstream, and
+    // the one through the real proxy.
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 0..16 {
+        let answer = client
+            .chat(ChatRequest::new(
+                "gpt-4o-mini",
+                [ChatMessage::user(format!("hello {n}"))],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(answer.content(), Some(format!("hello {n}").as_str()));
+        seen.insert(answer.metadata().route().unwrap().deployment.clone());
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.contains("via-proxy"), "{seen:?}");
+
+    // mock-chat's one deployment fails: it cools down at once and the call falls back.
+    ctx.gateway.clear_requests();
+    ctx.gateway.push_response_for(
+        "/chat/completions",
+        ScriptedResponse::error(500, "upstream broke", "server_error", "500"),
+    );
+    let answer = client
+        .chat(ChatRequest::new(
+            "mock-chat",
+            [ChatMessage::user("fall back")],
+        ))
+        .await
+        .unwrap();
+    let route = answer.metadata().route().unwrap();
+    assert_eq!(
+        (route.group.as_str(), route.attempts, route.fallbacks),
+        ("gpt-4o-mini", 2, 1)
+    );
+    assert_eq!(answer.content(), Some("fall back"));
+    // Cooling down: the next call goes to the fallback without touching mock-chat.
+    ctx.gateway.clear_requests();
+    let answer = client
+        .chat(ChatRequest::new("mock-chat", [ChatMessage::user("again")]))
+        .await
+        .unwrap();
+    let route = answer.metadata().route().unwrap();
+    assert_eq!((route.attempts, route.fallbacks), (1, 1));
+    let upstream = ctx.upstream("/chat/completions");
+    assert_eq!(upstream.len(), 1);
+    assert_eq!(upstream[0].json().unwrap()["model"], "gpt-4o-mini");
+}
+
 fn main() {
     let Ok(litellm) = std::env::var("MISHIKA_LITELLM") else {
         println!(
@@ -1107,6 +1216,7 @@ fn main() {
         anthropic_context_window,
         anthropic_translated_to_chat_completions,
         anthropic_wrong_key,
+        router_from_the_proxy_config,
     ];
     // The chat cases again, through the openai/ backend pointed at the proxy.
     let through_openai: Vec<(&str, Case)> = cases![
