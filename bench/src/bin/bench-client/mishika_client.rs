@@ -21,6 +21,24 @@ pub(crate) struct Mishika {
 
 impl Mishika {
     pub(crate) fn new(base: &str, http2: bool) -> Mishika {
+        Mishika::build(base, http2, None)
+    }
+
+    /// The same client with a `Router` in front: a group of 10 deployments, all on the
+    /// same server, spread by weighted shuffle; requests name the group.
+    pub(crate) fn with_router(base: &str, http2: bool) -> Mishika {
+        let mut router = mishika::Router::builder();
+        for n in 0..10 {
+            router = router.deployment(
+                mishika::Deployment::new("bench-group", format!("mishikallm_proxy/{CHAT_MODEL}"))
+                    .id(format!("deployment-{n}"))
+                    .rpm(1_000_000_000),
+            );
+        }
+        Mishika::build(base, http2, Some(router.build().expect("bench router")))
+    }
+
+    fn build(base: &str, http2: bool, router: Option<mishika::Router>) -> Mishika {
         let builder = Client::builder().api_base(base).api_key("sk-bench");
         // mishika's own transport for HTTP/1.1, as its README says; over HTTP/2 the same
         // transport around a reqwest client told to speak it.
@@ -31,41 +49,19 @@ impl Mishika {
         } else {
             builder
         };
-        let client = builder.build().expect("mishika client");
+        let model = match &router {
+            Some(_) => "bench-group".to_owned(),
+            None => format!("mishikallm_proxy/{CHAT_MODEL}"),
+        };
+        let builder = match router {
+            Some(router) => builder.router(router),
+            None => builder,
+        };
         Mishika {
-            client,
-            model: format!("mishikallm_proxy/{CHAT_MODEL}"),
+            client: builder.build().expect("mishika client"),
+            model,
             embedding_model: format!("mishikallm_proxy/{EMBEDDING_MODEL}"),
         }
-    }
-
-    /// The same client with a `Router` in front: a group of `DEPLOYMENTS` deployments, all
-    /// on the same server, spread by weighted shuffle; requests name the group.
-    pub(crate) fn with_router(base: &str, http2: bool) -> Mishika {
-        const DEPLOYMENTS: usize = 10;
-        let mut router = mishika::Router::builder();
-        for n in 0..DEPLOYMENTS {
-            router = router.deployment(
-                mishika::Deployment::new("bench-group", format!("mishikallm_proxy/{CHAT_MODEL}"))
-                    .id(format!("deployment-{n}"))
-                    .rpm(1_000_000_000),
-            );
-        }
-        let mut mishika = Mishika::new(base, http2);
-        let builder = Client::builder().api_base(base).api_key("sk-bench");
-        let builder = if http2 {
-            builder.transport(Arc::new(HttpTransport::from_client(
-                mishika_bench::http_client(true),
-            )))
-        } else {
-            builder
-        };
-        mishika.client = builder
-            .router(router.build().expect("bench router"))
-            .build()
-            .expect("mishika client");
-        mishika.model = "bench-group".to_owned();
-        mishika
     }
 
     fn request(&self) -> ChatRequest {

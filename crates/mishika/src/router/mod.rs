@@ -628,6 +628,15 @@ fn shuffle_weights(candidates: &[&Entry]) -> Vec<f64> {
         .unwrap_or_else(|| vec![1.0; candidates.len()])
 }
 
+/// Set `group`'s list in one of the fallback maps.
+fn insert_list<S: Into<String>>(
+    map: &mut HashMap<String, Vec<String>>,
+    group: impl Into<String>,
+    to: impl IntoIterator<Item = S>,
+) {
+    map.insert(group.into(), to.into_iter().map(Into::into).collect());
+}
+
 /// Builds a [`Router`].
 #[derive(Debug, Default)]
 pub struct RouterBuilder {
@@ -699,8 +708,7 @@ impl RouterBuilder {
         group: impl Into<String>,
         to: impl IntoIterator<Item = S>,
     ) -> Self {
-        let to = to.into_iter().map(Into::into).collect();
-        self.settings.fallbacks.insert(group.into(), to);
+        insert_list(&mut self.settings.fallbacks, group, to);
         self
     }
 
@@ -710,10 +718,7 @@ impl RouterBuilder {
         group: impl Into<String>,
         to: impl IntoIterator<Item = S>,
     ) -> Self {
-        let to = to.into_iter().map(Into::into).collect();
-        self.settings
-            .context_window_fallbacks
-            .insert(group.into(), to);
+        insert_list(&mut self.settings.context_window_fallbacks, group, to);
         self
     }
 
@@ -723,10 +728,7 @@ impl RouterBuilder {
         group: impl Into<String>,
         to: impl IntoIterator<Item = S>,
     ) -> Self {
-        let to = to.into_iter().map(Into::into).collect();
-        self.settings
-            .content_policy_fallbacks
-            .insert(group.into(), to);
+        insert_list(&mut self.settings.content_policy_fallbacks, group, to);
         self
     }
 
