@@ -125,6 +125,8 @@ pub enum TimeoutPhase {
     Request,
     /// No bytes arrived on an open stream for too long.
     StreamIdle,
+    /// A stream outlasted its whole-stream deadline (keep-alives or not).
+    StreamDeadline,
 }
 
 impl fmt::Display for TimeoutPhase {
@@ -133,6 +135,7 @@ impl fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connect",
             TimeoutPhase::Request => "request",
             TimeoutPhase::StreamIdle => "stream idle",
+            TimeoutPhase::StreamDeadline => "stream deadline",
         })
     }
 }
@@ -336,6 +339,12 @@ impl Error {
     /// Attach how long the server asked to wait before retrying (see [`retry_after`]).
     pub fn with_retry_after(mut self, wait: Duration) -> Error {
         self.inner.retry_after = Some(wait);
+        self
+    }
+
+    /// Replace the message (to add what the client knows and the server could not say).
+    pub fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.inner.message = message.into();
         self
     }
 
