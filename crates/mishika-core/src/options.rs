@@ -25,6 +25,9 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
     /// Longest silence allowed between two pieces of a streamed response.
     pub stream_idle_timeout: Option<Duration>,
+    /// Longest time a streamed response may last in all, counted from when the request is
+    /// sent, keep-alives or not.
+    pub stream_deadline: Option<Duration>,
     /// Retries after the first attempt (overrides the client's policy).
     pub num_retries: Option<u32>,
     /// Upper bound on the time spent across all attempts, backoff included.
@@ -121,7 +124,8 @@ pub trait RoutedRequest {
 }
 
 /// Generates the builder methods every request type shares: `api_base`, `api_key`,
-/// `header`, `timeout`, `stream_idle_timeout`, `num_retries`, `retry_deadline`, `extra`.
+/// `header`, `timeout`, `stream_idle_timeout`, `stream_deadline`, `num_retries`,
+/// `retry_deadline`, `extra`.
 macro_rules! request_options_builders {
     ($type:ty) => {
         impl $type {
@@ -158,6 +162,13 @@ macro_rules! request_options_builders {
             /// Longest silence allowed between two pieces of a streamed answer.
             pub fn stream_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
                 self.options.stream_idle_timeout = Some(timeout);
+                self
+            }
+
+            /// Longest time a streamed answer may last in all, counted from when the
+            /// request is sent; keep-alives do not extend it.
+            pub fn stream_deadline(mut self, deadline: std::time::Duration) -> Self {
+                self.options.stream_deadline = Some(deadline);
                 self
             }
 
@@ -231,6 +242,8 @@ pub struct CallPolicy {
     pub timeout: Option<Duration>,
     /// Longest silence between two body chunks.
     pub stream_idle_timeout: Option<Duration>,
+    /// Longest time a streamed body may last in all, from when the request is sent.
+    pub stream_deadline: Option<Duration>,
     /// Retries after the first attempt.
     pub num_retries: Option<u32>,
     /// Upper bound on the time across all attempts.
@@ -243,6 +256,7 @@ impl RequestOptions {
         CallPolicy {
             timeout: self.timeout,
             stream_idle_timeout: self.stream_idle_timeout,
+            stream_deadline: self.stream_deadline,
             num_retries: self.num_retries,
             retry_deadline: self.retry_deadline,
         }
