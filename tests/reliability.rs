@@ -286,6 +286,91 @@ async fn connection_failures_are_retried_through_a_user_transport() {
 }
 
 #[tokio::test]
+async fn retry_policy_none_makes_exactly_one_attempt() {
+    let gateway = MockGateway::start().await.unwrap();
+    gateway.push_response(ScriptedResponse::error(503, "busy", "busy", "503"));
+    let error = client(&gateway, RetryPolicy::none())
+        .chat(ask("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ServiceUnavailable);
+    assert_eq!(chat_attempts(&gateway), 1);
+
+    // A refused connection, counted below the retry layer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let counting = Arc::new(Counting {
+        inner: Arc::new(mishika::HttpTransport::new().unwrap()),
+        sent: AtomicUsize::new(0),
+    });
+    let client = Client::builder()
+        .api_base(base)
+        .transport(counting.clone())
+        .retry_policy(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let error = client.chat(ask("x")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert_eq!(counting.sent.load(Ordering::SeqCst), 1);
+}
+
+/// A transport that cannot send anything, as a stack refusing a request would.
+#[derive(Debug, Default)]
+struct Refusing {
+    sent: AtomicUsize,
+}
+
+impl Transport for Refusing {
+    fn send(&self, _request: http::Request<Bytes>) -> TransportFuture<'_> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::ready(Err(mishika::TransportError::new(
+            mishika::TransportErrorKind::Other,
+            "this stack cannot send that",
+        ))))
+    }
+}
+
+#[tokio::test]
+async fn a_failure_that_is_not_retryable_is_sent_exactly_once() {
+    let refusing = Arc::new(Refusing::default());
+    let client = Client::builder()
+        .api_base("http://127.0.0.1:9")
+        .transport(refusing.clone())
+        .retry_policy(quick_policy(5))
+        .build()
+        .unwrap();
+    let error = client.chat(ask("x")).await.unwrap_err();
+    assert_eq!(refusing.sent.load(Ordering::SeqCst), 1);
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(!error.is_retryable(), "the error agrees: {error}");
+    assert_eq!(error.message(), "this stack cannot send that");
+}
+
+#[tokio::test]
+async fn a_long_error_body_is_inspected_up_to_64_kib_and_kept_to_8() {
+    let gateway = MockGateway::start().await.unwrap();
+    for _ in 0..2 {
+        gateway.push_response(
+            ScriptedResponse::status(503)
+                .body(vec![b'x'; 100 * 1024])
+                .chunk_size(16 * 1024),
+        );
+    }
+    let error = client(&gateway, quick_policy(1))
+        .chat(ask("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ServiceUnavailable);
+    assert_eq!(chat_attempts(&gateway), 2);
+    let body = error.body().unwrap();
+    assert_eq!(
+        body,
+        format!("{}… (65536 bytes in all)", "x".repeat(8 * 1024))
+    );
+}
+
+#[tokio::test]
 async fn streams_retry_before_the_body_and_never_after() {
     let gateway = MockGateway::start().await.unwrap();
     let client = client(&gateway, quick_policy(2));

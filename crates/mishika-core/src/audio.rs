@@ -49,7 +49,7 @@ pub struct SpeechRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl SpeechRequest {
@@ -289,7 +289,7 @@ pub struct TranscriptionRequest {
     /// Any other form field (arrays become repeated fields, objects JSON text).
     pub extra: Map<String, Value>,
     options: RequestOptions,
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl TranscriptionRequest {

@@ -436,11 +436,34 @@ impl Call {
             Ok(response)
         } else {
             // Boxed: the rare path's buffers stay out of the future every call carries.
-            let error = Box::pin(status_error(response, self.spec.errors)).await;
+            let mut error = Box::pin(status_error(response, self.spec.errors)).await;
+            if error.kind() == crate::ErrorKind::Authentication
+                && self.api_key.is_none()
+                && self.spec.auth != AuthScheme::None
+            {
+                let message = format!("{}; {}", error.message(), self.no_key_hint());
+                error = error.with_message(message);
+            }
             Err(error
                 .scrub_secrets(&self.secrets())
                 .with_provider(self.provider.to_string()))
         }
+    }
+
+    /// What to say when the server wants a key and none was sent.
+    fn no_key_hint(&self) -> String {
+        let env = match self.spec.env_api_key {
+            Some(variable) => format!(", or the environment variable {variable}"),
+            None => String::new(),
+        };
+        let provider = &self.provider;
+        format!(
+            "no API key is set for provider `{provider}`, so none was sent: set one on the \
+             request (`.api_key(..)`), on the client (`Client::builder().api_key(..)` for the \
+             proxy, `.provider_settings(\"{provider}\", ProviderSettings::new().api_key(..))` \
+             for any provider), process-wide (`mishika::set_api_key(..)`, \
+             `mishika::set_provider_settings(..)`){env}"
+        )
     }
 }
 
@@ -624,10 +647,36 @@ pub async fn check_status(
 }
 
 /// The [`Error`] of an answer whose status is not a success, with the head of its body.
+/// A redirect (the transport follows none that would change the request or its origin)
+/// names where it points, whatever the provider's rules.
 async fn status_error(response: http::Response<Body>, rules: ErrorRules) -> Error {
     let (parts, body) = response.into_parts();
     let bytes = body.prefix(MAX_ERROR_BODY * 8).await;
-    (rules.from_response)(parts.status, &parts.headers, &bytes)
+    let error = (rules.from_response)(parts.status, &parts.headers, &bytes);
+    if !parts.status.is_redirection() {
+        return error;
+    }
+    let location = parts.headers.get(http::header::LOCATION).map(|value| {
+        String::from_utf8_lossy(value.as_bytes())
+            .escape_debug()
+            .to_string()
+    });
+    let status = parts.status;
+    let message = match location {
+        Some(location) => format!(
+            "the server redirected the request to `{location}` ({} {}); mishika does not \
+             follow a redirect that would change the method or the origin: set the base URL \
+             to where it points",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+        None => format!(
+            "the server answered {} {} without a Location; redirects are not followed",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ),
+    };
+    error.with_message(message)
 }
 
 #[cfg(test)]

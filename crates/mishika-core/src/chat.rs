@@ -508,7 +508,7 @@ pub struct ChatRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl ChatRequest {

@@ -85,7 +85,7 @@ pub struct CompletionRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl CompletionRequest {

@@ -55,7 +55,7 @@ pub struct EmbeddingRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl EmbeddingRequest {

@@ -129,6 +129,8 @@ pub enum TimeoutPhase {
     Request,
     /// No bytes arrived on an open stream for too long.
     StreamIdle,
+    /// A stream outlasted its whole-stream deadline (keep-alives or not).
+    StreamDeadline,
 }
 
 impl fmt::Display for TimeoutPhase {
@@ -137,6 +139,7 @@ impl fmt::Display for TimeoutPhase {
             TimeoutPhase::Connect => "connect",
             TimeoutPhase::Request => "request",
             TimeoutPhase::StreamIdle => "stream idle",
+            TimeoutPhase::StreamDeadline => "stream deadline",
         })
     }
 }
@@ -475,6 +478,12 @@ impl Error {
                 )));
             }
         }
+    }
+
+    /// Replace the message (to add what the client knows and the server could not say).
+    pub fn with_message(mut self, message: impl Into<String>) -> Error {
+        self.inner.message = message.into();
+        self
     }
 
     /// What went wrong.

@@ -65,7 +65,7 @@ pub struct ImageRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl ImageRequest {

@@ -1,6 +1,8 @@
 //! Per-request settings shared by every endpoint: [`RequestOptions`] and the builder methods
 //! every request type has.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -25,6 +27,9 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
     /// Longest silence allowed between two pieces of a streamed response.
     pub stream_idle_timeout: Option<Duration>,
+    /// Longest time a streamed response may last in all, counted from when the request is
+    /// sent, keep-alives or not.
+    pub stream_deadline: Option<Duration>,
     /// Retries after the first attempt (overrides the client's policy).
     pub num_retries: Option<u32>,
     /// Upper bound on the time spent across all attempts, backoff included.
@@ -74,16 +79,78 @@ impl RequestOptions {
     /// Add a header, failing with a `Config` error on an invalid name or value. A
     /// credential header's value (see [`is_credential_header`]) is marked sensitive.
     pub fn try_header(&mut self, name: &str, value: &str) -> Result<()> {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| Error::config(format!("invalid header name {name:?}")).with_source(e))?;
-        let mut value = HeaderValue::from_str(value).map_err(|e| {
-            Error::config(format!("invalid value for header {name}")).with_source(e)
-        })?;
-        if is_credential_header(name.as_str()) {
-            value.set_sensitive(true);
+        self.header_or_invalid(name, value)
+            .map_or(Ok(()), |invalid| Err(invalid.error()))
+    }
+
+    /// Add a header, or say why it is invalid.
+    pub(crate) fn header_or_invalid(&mut self, name: &str, value: &str) -> Option<InvalidOption> {
+        let name = match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(name) => name,
+            Err(e) => {
+                return Some(InvalidOption::new(
+                    format!("invalid header name {name:?}"),
+                    e,
+                ));
+            }
+        };
+        match HeaderValue::from_str(value) {
+            Ok(mut value) => {
+                if is_credential_header(name.as_str()) {
+                    value.set_sensitive(true);
+                }
+                self.headers.insert(name, value);
+                None
+            }
+            Err(e) => Some(InvalidOption::new(
+                format!("invalid value for header {name}"),
+                e,
+            )),
         }
-        self.headers.insert(name, value);
-        Ok(())
+    }
+}
+
+/// A setting a request builder could not take, kept (with its cause) until the request is
+/// sent, where it becomes one `Config` error.
+#[derive(Debug, Clone)]
+pub(crate) struct InvalidOption {
+    message: String,
+    cause: SharedCause,
+}
+
+impl InvalidOption {
+    fn new(message: String, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        InvalidOption {
+            message,
+            cause: SharedCause(Arc::new(cause)),
+        }
+    }
+
+    /// The `Config` error to report, with the cause as its source.
+    pub(crate) fn error(&self) -> Error {
+        Error::config(self.message.clone()).with_source(self.cause.clone())
+    }
+}
+
+/// A cause shared by the clones of a request (the `http` parse errors are not `Clone`).
+#[derive(Clone)]
+struct SharedCause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Debug for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 
@@ -101,7 +168,8 @@ pub trait RoutedRequest {
 }
 
 /// Generates the builder methods every request type shares: `api_base`, `api_key`,
-/// `header`, `timeout`, `stream_idle_timeout`, `num_retries`, `retry_deadline`, `extra`.
+/// `header`, `timeout`, `stream_idle_timeout`, `stream_deadline`, `num_retries`,
+/// `retry_deadline`, `extra`.
 macro_rules! request_options_builders {
     ($type:ty) => {
         impl $type {
@@ -120,8 +188,11 @@ macro_rules! request_options_builders {
             /// Add an HTTP header to this request. Invalid names or values are reported as a
             /// `Config` error when the request is sent.
             pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-                if let Err(error) = self.options.try_header(name.as_ref(), value.as_ref()) {
-                    self.invalid.get_or_insert(error.to_string());
+                if let Some(invalid) = self
+                    .options
+                    .header_or_invalid(name.as_ref(), value.as_ref())
+                {
+                    self.invalid.get_or_insert(invalid);
                 }
                 self
             }
@@ -135,6 +206,13 @@ macro_rules! request_options_builders {
             /// Longest silence allowed between two pieces of a streamed answer.
             pub fn stream_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
                 self.options.stream_idle_timeout = Some(timeout);
+                self
+            }
+
+            /// Longest time a streamed answer may last in all, counted from when the
+            /// request is sent; keep-alives do not extend it.
+            pub fn stream_deadline(mut self, deadline: std::time::Duration) -> Self {
+                self.options.stream_deadline = Some(deadline);
                 self
             }
 
@@ -221,7 +299,7 @@ macro_rules! request_options_builders {
 
             fn check(&self) -> $crate::Result<()> {
                 match &self.invalid {
-                    Some(message) => Err($crate::Error::config(message.clone())),
+                    Some(invalid) => Err(invalid.error()),
                     None => Ok(()),
                 }
             }
@@ -239,6 +317,8 @@ pub struct CallPolicy {
     pub timeout: Option<Duration>,
     /// Longest silence between two body chunks.
     pub stream_idle_timeout: Option<Duration>,
+    /// Longest time a streamed body may last in all, from when the request is sent.
+    pub stream_deadline: Option<Duration>,
     /// Retries after the first attempt.
     pub num_retries: Option<u32>,
     /// Upper bound on the time across all attempts.
@@ -251,6 +331,7 @@ impl RequestOptions {
         CallPolicy {
             timeout: self.timeout,
             stream_idle_timeout: self.stream_idle_timeout,
+            stream_deadline: self.stream_deadline,
             num_retries: self.num_retries,
             retry_deadline: self.retry_deadline,
         }

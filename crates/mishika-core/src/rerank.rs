@@ -74,7 +74,7 @@ pub struct RerankRequest {
     #[serde(skip)]
     options: RequestOptions,
     #[serde(skip)]
-    invalid: Option<String>,
+    invalid: Option<crate::options::InvalidOption>,
 }
 
 impl RerankRequest {

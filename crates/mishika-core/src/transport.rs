@@ -92,9 +92,15 @@ pub enum TransportErrorKind {
     Timeout,
     /// No bytes arrived on a response body for too long.
     IdleTimeout,
-    /// The connection broke while sending or receiving.
+    /// A streamed body outlasted its whole-stream deadline.
+    StreamDeadline,
+    /// The connection broke while sending or receiving: closed or reset before the answer
+    /// came (retryable), or while its body was read.
     Io,
-    /// Anything else the transport could not do (e.g. an invalid request for its stack).
+    /// What the server sent back is not valid HTTP (a malformed status line or headers).
+    Protocol,
+    /// Anything else the transport could not do (e.g. an invalid request for its stack):
+    /// sending it again would not help, so it becomes a `Config` error and is not retried.
     Other,
 }
 
@@ -135,19 +141,23 @@ impl TransportError {
     }
 
     /// This failure as a mishika [`Error`] of the request phase: connect and I/O failures
-    /// are [`ErrorKind::Connection`], deadlines [`ErrorKind::Timeout`].
+    /// are [`ErrorKind::Connection`], deadlines [`ErrorKind::Timeout`], an answer that is
+    /// not HTTP [`ErrorKind::Decode`], a request the transport cannot send
+    /// ([`TransportErrorKind::Other`]) [`ErrorKind::Config`]. So
+    /// [`Error::is_retryable`] agrees with what the retry layer retries.
     pub fn into_error(self) -> Error {
         let phase = match self.kind {
             TransportErrorKind::ConnectTimeout => Some(TimeoutPhase::Connect),
             TransportErrorKind::Timeout => Some(TimeoutPhase::Request),
             TransportErrorKind::IdleTimeout => Some(TimeoutPhase::StreamIdle),
+            TransportErrorKind::StreamDeadline => Some(TimeoutPhase::StreamDeadline),
             _ => None,
         };
         let error = match phase {
-            Some(phase) => {
-                Error::new(ErrorKind::Timeout, self.message.clone()).with_timeout_phase(phase)
-            }
-            None => Error::new(ErrorKind::Connection, self.message.clone()),
+            Some(phase) => Error::new(ErrorKind::Timeout, self.message).with_timeout_phase(phase),
+            None if self.kind == TransportErrorKind::Protocol => Error::decode(self.message),
+            None if self.kind == TransportErrorKind::Other => Error::config(self.message),
+            None => Error::new(ErrorKind::Connection, self.message),
         };
         match self.source {
             Some(source) => error.with_boxed_source(source),
@@ -160,7 +170,9 @@ impl TransportError {
     pub fn into_stream_error(self) -> Error {
         if matches!(
             self.kind,
-            TransportErrorKind::Timeout | TransportErrorKind::IdleTimeout
+            TransportErrorKind::Timeout
+                | TransportErrorKind::IdleTimeout
+                | TransportErrorKind::StreamDeadline
         ) {
             return self.into_error();
         }
@@ -184,7 +196,11 @@ impl fmt::Debug for TransportError {
 
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.kind, self.message)
+        write!(f, "{:?}: {}", self.kind, self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
     }
 }
 

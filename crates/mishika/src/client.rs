@@ -103,6 +103,7 @@ impl<T: StreamFrame> Scrub for Result<ResponseStream<T>> {
 struct Settings {
     timeout: Option<Duration>,
     stream_idle_timeout: Option<Duration>,
+    stream_deadline: Option<Duration>,
     limits: Limits,
     embedding_encoding: Option<EncodingFormat>,
     /// The process-wide client also consults the process-wide settings
@@ -391,6 +392,7 @@ impl Default for ClientBuilder {
             settings: Settings {
                 timeout: Some(DEFAULT_TIMEOUT),
                 stream_idle_timeout: Some(DEFAULT_STREAM_IDLE_TIMEOUT),
+                stream_deadline: None,
                 limits: Limits::default(),
                 embedding_encoding: None,
                 process_wide: false,
@@ -485,6 +487,17 @@ impl ClientBuilder {
     /// forever). Default 120 s. JSON answers are read within the whole-request deadline.
     pub fn stream_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings.stream_idle_timeout = timeout.into();
+        self
+    }
+
+    /// Longest time a body handed to the caller (a stream, speech audio) may last in all,
+    /// counted from when its request is sent (`None`, the default: no limit). Keep-alive
+    /// comments and `ping` events reset the idle timer, since they are bytes arriving; this
+    /// deadline is what cuts a stream that only ever sends those. Past it the stream ends
+    /// with an `Err` item of kind `Timeout`, phase
+    /// [`TimeoutPhase::StreamDeadline`](mishika_core::TimeoutPhase::StreamDeadline).
+    pub fn stream_deadline(mut self, deadline: impl Into<Option<Duration>>) -> Self {
+        self.settings.stream_deadline = deadline.into();
         self
     }
 
@@ -592,11 +605,15 @@ impl ClientBuilder {
         };
         // Retries sit right above the byte mover; the idle watch wraps the body that is
         // finally handed out.
-        let retrying: Arc<dyn Transport> = Arc::new(RetryTransport::new(base, self.retry));
-        let transport: Arc<dyn Transport> = Arc::new(IdleTimeoutTransport::new(
-            retrying,
-            self.settings.stream_idle_timeout,
-        ));
+        let retrying: Arc<dyn Transport> = Arc::new(
+            RetryTransport::new(base, self.retry)
+                .error_body_idle_timeout(self.settings.stream_idle_timeout)
+                .max_buffered_body(self.settings.limits.max_response_bytes),
+        );
+        let transport: Arc<dyn Transport> = Arc::new(
+            IdleTimeoutTransport::new(retrying, self.settings.stream_idle_timeout)
+                .with_stream_deadline(self.settings.stream_deadline),
+        );
         Ok(Client {
             inner: Arc::new(Inner {
                 router: self.router,
