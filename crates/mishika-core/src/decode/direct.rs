@@ -25,6 +25,12 @@ macro_rules! reads_every_field {
     ($value:expr => $type:ident { $($field:ident),* $(,)? }) => {
         let $type { $($field: _),* } = &$value;
     };
+    // A type the reader does not hold a value of: checked in a closure never called.
+    ($type:ident { $($field:ident),* $(,)? }) => {
+        let _ = |value: &$type| {
+            let $type { $($field: _),* } = value;
+        };
+    };
 }
 use crate::chat::{
     ChatChoice, ChatChunk, ChatDelta, ChatResponse, ChunkChoice, ChunkHeader, FinishReason,
@@ -71,8 +77,8 @@ pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk>
         system_fingerprint: _,
         service_tier: _,
     } = &header;
-    reads_every_field!(ChatChunk::default() => ChatChunk { header, created, choices, usage, extra });
-    reads_every_field!(ChunkHeader::default() => ChunkHeader { id, object, model, system_fingerprint, service_tier });
+    reads_every_field!(ChatChunk { header, created, choices, usage, extra });
+    reads_every_field!(ChunkHeader { id, object, model, system_fingerprint, service_tier });
     Some(chunk.into_chunk(strings.header(header)))
 }
 
