@@ -345,38 +345,6 @@ fn the_conformance_proxy_config_loads() {
     );
 }
 
-#[test]
-fn ignored_keys_are_logged_as_warnings_without_their_values() {
-    let log = Arc::new(Mutex::new(String::new()));
-    let _subscriber = tracing::subscriber::set_default(Capture(Arc::clone(&log)));
-    let yaml = r#"
-model_list:
-  - model_name: g
-    litellm_params: {model: openai/g, drop_params: true}
-general_settings:
-  master_key: sk-master-secret
-"#;
-    let builder = RouterBuilder::from_config_str_with_env(yaml, "proxy.yaml", env(&[])).unwrap();
-    assert_eq!(
-        builder.ignored_config_keys(),
-        [
-            "model_list[0].litellm_params.drop_params",
-            "general_settings.master_key"
-        ]
-    );
-    let log = log.lock().unwrap();
-    for key in builder.ignored_config_keys() {
-        assert!(
-            log.lines()
-                .any(|line| line.starts_with("mishika::router WARN")
-                    && line.contains(key.as_str())
-                    && line.contains("proxy.yaml")),
-            "{key} in {log}"
-        );
-    }
-    assert!(!log.contains("sk-master-secret"), "{log}");
-}
-
 // ---------------------------------------------------------------------------------------
 // Errors: the file, the entry, the key.
 // ---------------------------------------------------------------------------------------
@@ -563,35 +531,4 @@ fn a_file_that_cannot_be_read_or_a_bad_fallback_is_a_config_error_naming_it() {
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(error.message().starts_with("fallbacks.yaml: "), "{error}");
     assert!(error.message().contains("nowhere"), "{error}");
-}
-
-/// A tracing subscriber that writes every event's target, level and fields into a string.
-struct Capture(Arc<Mutex<String>>);
-
-struct FieldWriter<'a>(&'a mut String);
-
-impl tracing::field::Visit for FieldWriter<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?} ", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut log = self.0.lock().unwrap();
-        let metadata = event.metadata();
-        log.push_str(&format!("{} {} ", metadata.target(), metadata.level()));
-        event.record(&mut FieldWriter(&mut log));
-        log.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }

@@ -77,8 +77,20 @@ pub(crate) fn chunk(strings: &mut ChunkStrings, text: &str) -> Option<ChatChunk>
         system_fingerprint: _,
         service_tier: _,
     } = &header;
-    reads_every_field!(ChatChunk { header, created, choices, usage, extra });
-    reads_every_field!(ChunkHeader { id, object, model, system_fingerprint, service_tier });
+    reads_every_field!(ChatChunk {
+        header,
+        created,
+        choices,
+        usage,
+        extra
+    });
+    reads_every_field!(ChunkHeader {
+        id,
+        object,
+        model,
+        system_fingerprint,
+        service_tier
+    });
     Some(chunk.into_chunk(strings.header(header)))
 }
 
