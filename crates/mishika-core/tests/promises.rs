@@ -215,3 +215,198 @@ async fn an_error_answer_is_read_up_to_64_kib() {
         "read 64 KiB, kept 8 KiB"
     );
 }
+
+#[test]
+fn every_status_maps_to_its_kind() {
+    let cases = [
+        (400, ErrorKind::BadRequest),
+        (401, ErrorKind::Authentication),
+        (403, ErrorKind::PermissionDenied),
+        (404, ErrorKind::NotFound),
+        (408, ErrorKind::Timeout),
+        (409, ErrorKind::ApiStatus),
+        (418, ErrorKind::ApiStatus),
+        (422, ErrorKind::UnprocessableEntity),
+        (429, ErrorKind::RateLimit),
+        (500, ErrorKind::InternalServer),
+        (501, ErrorKind::ApiStatus),
+        (502, ErrorKind::BadGateway),
+        (503, ErrorKind::ServiceUnavailable),
+        (504, ErrorKind::Timeout),
+        (302, ErrorKind::ApiStatus),
+    ];
+    for (code, kind) in cases {
+        let status = StatusCode::from_u16(code).unwrap();
+        assert_eq!(ErrorKind::from_status(status), kind, "{code}");
+        // A body that names no class leaves the status's kind.
+        let error =
+            Error::from_response(status, &HeaderMap::new(), br#"{"error":{"message":"no"}}"#);
+        assert_eq!(error.kind(), kind, "{code}");
+        let retryable = matches!(code, 408 | 409 | 429 | 500 | 502 | 503 | 504);
+        assert_eq!(error.is_retryable(), retryable, "{code}");
+    }
+}
+
+#[test]
+fn what_an_error_carries_can_be_read_back() {
+    let error = Error::timeout(
+        mishika_core::TimeoutPhase::StreamIdle,
+        std::time::Duration::from_secs(2),
+    );
+    assert_eq!(
+        error.timeout_phase(),
+        Some(mishika_core::TimeoutPhase::StreamIdle)
+    );
+    assert_eq!(error.message(), "stream idle timeout after 2s");
+    for (phase, text) in [
+        (mishika_core::TimeoutPhase::Connect, "connect"),
+        (mishika_core::TimeoutPhase::Request, "request"),
+        (mishika_core::TimeoutPhase::StreamIdle, "stream idle"),
+        (
+            mishika_core::TimeoutPhase::StreamDeadline,
+            "stream deadline",
+        ),
+    ] {
+        assert_eq!(phase.to_string(), text);
+    }
+    let error = Error::unsupported("acme", "rerank");
+    assert_eq!(error.provider(), Some("acme"));
+    assert_eq!(error.endpoint(), Some("rerank"));
+    assert_eq!(
+        error.message(),
+        "provider `acme` does not support the rerank endpoint"
+    );
+    let error = Error::new(ErrorKind::Stream, "x").with_provider("p");
+    assert_eq!(error.provider(), Some("p"));
+    assert_eq!(error.endpoint(), None);
+    assert_eq!(error.timeout_phase(), None);
+    assert_eq!(
+        Error::new(ErrorKind::Stream, "before")
+            .with_message("after")
+            .message(),
+        "after"
+    );
+
+    let mut headers = HeaderMap::new();
+    headers.insert("retry-after", http::HeaderValue::from_static("3"));
+    let error = Error::from_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &headers,
+        br#"{"error":{"message":"slow","type":"rate_limit","param":"p","code":"c"}}"#,
+    )
+    .with_provider("proxy")
+    .with_source(std::io::Error::other("cause"));
+    let debug = format!("{error:?}");
+    for part in [
+        "kind: RateLimit",
+        "message: \"slow\"",
+        "status: 429",
+        "type: \"rate_limit\"",
+        "param: \"p\"",
+        "code: \"c\"",
+        "retry_after: 3s",
+        "provider: \"proxy\"",
+        "source: ",
+    ] {
+        assert!(debug.contains(part), "{part} in {debug}");
+    }
+}
+
+#[test]
+fn fastapi_detail_objects_give_their_message() {
+    for (body, message) in [
+        (
+            &br#"{"detail":{"error":"budget: Budget has been exceeded"}}"#[..],
+            "budget: Budget has been exceeded",
+        ),
+        (br#"{"detail":{"message":"nope"}}"#, "nope"),
+        (br#"{"detail":{"other":1}}"#, r#"{"other":1}"#),
+        (
+            br#"{"detail":[{"loc":["body"],"msg":"field required"}]}"#,
+            r#"[{"loc":["body"],"msg":"field required"}]"#,
+        ),
+    ] {
+        let error = Error::from_response(StatusCode::BAD_REQUEST, &HeaderMap::new(), body);
+        assert_eq!(error.message(), message);
+    }
+}
+
+#[test]
+fn a_retry_after_that_is_no_duration_is_ignored() {
+    let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    let wait = |pairs: &[(&'static str, &'static str)]| {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, http::HeaderValue::from_static(value));
+        }
+        mishika_core::error::retry_after(&headers, now)
+    };
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(
+        wait(&[("retry-after-ms", "-5"), ("retry-after", "2")]),
+        Some(secs(2))
+    );
+    assert_eq!(
+        wait(&[("retry-after-ms", "inf"), ("retry-after", "2")]),
+        Some(secs(2))
+    );
+    assert_eq!(wait(&[("retry-after-ms", "NaN")]), None);
+    assert_eq!(wait(&[("retry-after", "-1")]), None);
+    assert_eq!(wait(&[("retry-after", "inf")]), None);
+    assert_eq!(wait(&[("retry-after", "1e9")]), Some(secs(86_400)));
+    assert_eq!(wait(&[("retry-after-ms", "1e12")]), Some(secs(86_400)));
+    assert_eq!(wait(&[("llm_provider-retry-after", "7")]), Some(secs(7)));
+    assert_eq!(wait(&[("retry-after", "0")]), Some(secs(0)));
+}
+
+#[test]
+fn sse_bytes_are_counted_and_released() {
+    let mut decoder = SseDecoder::new();
+    decoder.push_bytes(Bytes::from_static(b"abc"));
+    decoder.push_bytes(Bytes::from_static(b"defgh"));
+    assert_eq!(decoder.buffered(), 8);
+    decoder.push_bytes(Bytes::from_static(b"\n\n"));
+    assert_eq!(decoder.buffered(), 10);
+
+    // Once its events are handed out and dropped, the decoder holds nothing of a chunk, so
+    // the transport can reuse its buffer: by the one-search path and line by line.
+    for text in [
+        &b"data: one\n\n"[..],
+        b"event: e\ndata: two\n\n",
+        b"data: 3\r\n\r\n",
+    ] {
+        let chunk = Bytes::from(text.to_vec());
+        let mut decoder = SseDecoder::new();
+        decoder.push_bytes(chunk.clone());
+        let event = decoder.next_event().unwrap().unwrap();
+        drop(event);
+        // Before any further call: the caller may now wait for the next chunk.
+        assert!(chunk.is_unique(), "{}", String::from_utf8_lossy(text));
+        assert!(decoder.next_event().unwrap().is_none());
+    }
+}
+
+#[test]
+fn sse_lines_split_across_chunks_are_joined() {
+    // A partial line pending, then a chunk that itself starts like an event.
+    let mut decoder = SseDecoder::new();
+    decoder.push_bytes(Bytes::from_static(b"data: a"));
+    assert!(decoder.next_event().unwrap().is_none());
+    decoder.push_bytes(Bytes::from_static(b"data: b\n\n"));
+    let event = decoder.next_event().unwrap().unwrap();
+    assert_eq!(&event.data[..], b"adata: b");
+    // A CR that ends the input ends the line.
+    let mut decoder = SseDecoder::new();
+    decoder.push(b"data: x\r");
+    assert!(decoder.next_event().unwrap().is_none());
+    let event = decoder.finish().unwrap().unwrap();
+    assert_eq!(&event.data[..], b"x");
+    // A named event is not taken by the one-line path.
+    let mut decoder = SseDecoder::new();
+    decoder.push(b"event: ping\n");
+    assert!(decoder.next_event().unwrap().is_none());
+    decoder.push(b"data: {}\n\n");
+    let event = decoder.next_event().unwrap().unwrap();
+    assert_eq!(event.event.as_deref(), Some("ping"));
+    assert_eq!(&event.data[..], b"{}");
+}

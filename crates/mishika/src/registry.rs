@@ -223,4 +223,45 @@ mod tests {
             assert_eq!(error.kind(), ErrorKind::Config, "{bad:?}");
         }
     }
+
+    #[test]
+    fn settings_reach_the_named_provider_only() {
+        let mut router = Router::default();
+        router.register("a", Arc::new(Named("a"))).unwrap();
+        router.register("b", Arc::new(Named("b"))).unwrap();
+        router
+            .configure("b/", ProviderSettings::new().api_base("http://b:1"))
+            .unwrap();
+        let base = |prefix: &str| {
+            router
+                .route(prefix)
+                .and_then(|r| r.settings.api_base.clone())
+        };
+        assert_eq!(base("b").as_deref(), Some("http://b:1"));
+        assert_eq!(base("a"), None);
+        let error = router.configure("c", ProviderSettings::new()).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnknownProvider);
+        assert_eq!(
+            error.message(),
+            "settings given for `c`, which no provider is registered under; registered prefixes: a, b"
+        );
+    }
+
+    #[test]
+    fn a_route_is_found_by_its_exact_prefix() {
+        let mut router = Router::default();
+        router.register("a", Arc::new(Named("first"))).unwrap();
+        router.register("ab", Arc::new(Named("second"))).unwrap();
+        assert_eq!(router.route("a").map(|r| r.provider.name()), Some("first"));
+        assert_eq!(router.route("ab").map(|r| &*r.name), Some("second"));
+        assert!(router.route("b").is_none());
+        assert_eq!(router.provider("ab/").unwrap().name(), "second");
+        let error = router.provider("x").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::UnknownProvider);
+        assert_eq!(
+            error.message(),
+            "no provider registered under `x`; registered prefixes: a, ab"
+        );
+        assert_eq!(router.prefixes(), ["a", "ab"]);
+    }
 }

@@ -555,6 +555,8 @@ mod tests {
         let mut transport = MockTransport::new();
         transport.expect_send().returning(move |_| {
             let n = counter.fetch_add(1, Ordering::SeqCst);
+            // A layer that retries without end fails here rather than hanging the test.
+            assert!(n < 20, "sent {n} times");
             answers[n.min(answers.len() - 1)]()
         });
         (Arc::new(transport), sent)
@@ -881,7 +883,12 @@ mod tests {
             let pending = futures_util::stream::pending();
             let mut response = http::Response::new(Body::from_stream(pending));
             *response.status_mut() = http::StatusCode::from_u16(code).unwrap();
-            let passed = ReadWhole::after(Ok(response), read).await.unwrap();
+            // The body never ends: reading it would not return.
+            let passed =
+                tokio::time::timeout(Duration::from_secs(2), ReadWhole::after(Ok(response), read))
+                    .await
+                    .expect("not read")
+                    .unwrap();
             assert_eq!(passed.status(), code);
         }
         let error = ReadWhole::after(Err(failure(TransportErrorKind::Connect)), Some(1))
@@ -976,7 +983,10 @@ mod tests {
         ]);
         let retry = RetryTransport::new(transport, quick(1))
             .error_body_idle_timeout(Some(Duration::from_millis(30)));
-        assert_eq!(retry.send(request()).await.unwrap().status(), 200);
+        let answer = tokio::time::timeout(Duration::from_secs(5), retry.send(request()))
+            .await
+            .expect("the stalled body was given up");
+        assert_eq!(answer.unwrap().status(), 200);
         assert_eq!(sent.load(Ordering::SeqCst), 2);
     }
 
