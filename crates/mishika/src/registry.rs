@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn settings_reach_the_named_provider_only() {
-        let mut router = Router::default();
+        let mut router = ProviderRegistry::default();
         router.register("a", Arc::new(Named("a"))).unwrap();
         router.register("b", Arc::new(Named("b"))).unwrap();
         router
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_route_is_found_by_its_exact_prefix() {
-        let mut router = Router::default();
+        let mut router = ProviderRegistry::default();
         router.register("a", Arc::new(Named("first"))).unwrap();
         router.register("ab", Arc::new(Named("second"))).unwrap();
         assert_eq!(router.route("a").map(|r| r.provider.name()), Some("first"));
