@@ -12,6 +12,10 @@ use mishika::router::RouterBuilder;
 use mishika::{ChatMessage, ChatRequest, Client, ErrorKind, RetryPolicy};
 use mishika_mock::{MockGateway, ScriptedResponse};
 
+#[path = "support/capture.rs"]
+mod capture;
+use capture::Capture;
+
 /// Fast backoff so the test measures policy, not patience.
 fn quick_policy(retries: u32) -> RetryPolicy {
     RetryPolicy {
@@ -25,37 +29,6 @@ fn quick_policy(retries: u32) -> RetryPolicy {
 
 fn ask(text: &str) -> ChatRequest {
     ChatRequest::new("mishikallm_proxy/m", [ChatMessage::user(text)])
-}
-
-/// A tracing subscriber that writes every event's fields into a string.
-struct Capture(Arc<Mutex<String>>);
-
-struct FieldWriter<'a>(&'a mut String);
-
-impl tracing::field::Visit for FieldWriter<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?} ", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut log = self.0.lock().unwrap();
-        log.push_str(event.metadata().target());
-        log.push(' ');
-        event.record(&mut FieldWriter(&mut log));
-        log.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[test]

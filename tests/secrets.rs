@@ -12,6 +12,10 @@ use futures_util::StreamExt;
 use mishika::{ChatMessage, ChatRequest, Client, Error, ErrorKind, ProviderSettings};
 use mishika_mock::{MockGateway, ScriptedResponse};
 
+#[path = "support/capture.rs"]
+mod capture;
+use capture::Capture;
+
 /// The client's key, sent as `Authorization: Bearer`.
 const KEY: &str = "sk-client-key-0123456789abcdef";
 /// A key given as a header on the client builder.
@@ -61,37 +65,6 @@ fn echo() -> String {
 
 /// What that becomes once scrubbed.
 const SCRUBBED: &str = "Incorrect API key provided: ***; header ***; bearer ***";
-
-/// A tracing subscriber that writes every event's fields into a string.
-struct Capture(Arc<Mutex<String>>);
-
-struct FieldWriter<'a>(&'a mut String);
-
-impl tracing::field::Visit for FieldWriter<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?} ", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut log = self.0.lock().unwrap();
-        log.push_str(event.metadata().target());
-        log.push(' ');
-        event.record(&mut FieldWriter(&mut log));
-        log.push('\n');
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
 
 #[test]
 fn an_echoed_key_reaches_no_part_of_any_error_and_no_log() {
