@@ -860,6 +860,40 @@ async fn an_invalid_request_header_is_one_config_error_with_its_cause() {
     }
 }
 
+#[test]
+fn an_invalid_settings_header_is_one_config_error_with_its_cause() {
+    // On the builder (the proxy's settings) and in any provider's settings alike.
+    let built = [
+        Client::builder().header("x-ok", "bad\nvalue").build(),
+        Client::builder()
+            .provider_settings(
+                "openai",
+                ProviderSettings::new().header("x-ok", "bad\nvalue"),
+            )
+            .build(),
+    ];
+    for result in built {
+        let error = result.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Config);
+        assert_eq!(
+            error.to_string(),
+            "ConfigError: invalid value for header x-ok: failed to parse header value"
+        );
+        assert_eq!(
+            std::error::Error::source(&error).unwrap().to_string(),
+            "failed to parse header value"
+        );
+    }
+    let error =
+        mishika::set_provider_settings("mine", ProviderSettings::new().header("bad name", "v"))
+            .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "ConfigError: invalid header name \"bad name\": invalid HTTP header name"
+    );
+    assert!(std::error::Error::source(&error).is_some());
+}
+
 // ---- 10. A 401 with no key says how to set one ----------------------------------------
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! environment > its default). A provider is only ever handed its own.
 
 use std::fmt;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use mishika_core::secret::{is_credential_header, redact_url};
@@ -33,7 +33,7 @@ pub struct ProviderSettings {
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) headers: HeaderMap,
     /// The first invalid header, reported when the client is built (or the settings set).
-    pub(crate) invalid: Option<String>,
+    pub(crate) invalid: Option<InvalidHeader>,
 }
 
 impl fmt::Debug for ProviderSettings {
@@ -73,8 +73,8 @@ impl ProviderSettings {
             Ok((name, value)) => {
                 self.headers.insert(name, value);
             }
-            Err(error) => {
-                self.invalid.get_or_insert(error.message().to_owned());
+            Err(invalid) => {
+                self.invalid.get_or_insert(invalid);
             }
         }
         self
@@ -83,18 +83,40 @@ impl ProviderSettings {
     /// The `Config` error of an invalid header given to these settings.
     pub(crate) fn check(&self) -> Result<(), Error> {
         match &self.invalid {
-            Some(message) => Err(Error::config(message.clone())),
+            Some(invalid) => Err(invalid.error()),
             None => Ok(()),
         }
     }
 }
 
-/// A header name and value, or a `Config` error naming what is wrong.
-pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
+/// A header the settings could not take, kept with its cause until the client is built
+/// (settings are `Clone`; `http`'s parse errors are not, hence the `Arc`).
+#[derive(Clone)]
+pub(crate) struct InvalidHeader {
+    message: String,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+impl InvalidHeader {
+    fn new(message: String, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        InvalidHeader {
+            message,
+            cause: Arc::new(cause),
+        }
+    }
+
+    /// The `Config` error to report, with the parse error as its source.
+    fn error(&self) -> Error {
+        Error::config(self.message.clone()).with_source(Arc::clone(&self.cause))
+    }
+}
+
+/// A header name and value, or what is wrong with them.
+fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), InvalidHeader> {
     let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|e| Error::config(format!("invalid header name {name:?}")).with_source(e))?;
+        .map_err(|e| InvalidHeader::new(format!("invalid header name {name:?}"), e))?;
     let mut value = HeaderValue::from_str(value)
-        .map_err(|e| Error::config(format!("invalid value for header {name}")).with_source(e))?;
+        .map_err(|e| InvalidHeader::new(format!("invalid value for header {name}"), e))?;
     if is_credential_header(name.as_str()) {
         value.set_sensitive(true);
     }
