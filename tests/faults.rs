@@ -805,6 +805,42 @@ async fn a_failure_through_a_proxy_names_the_proxy_and_hides_its_credentials() {
 }
 
 #[tokio::test]
+async fn a_tls_failure_shows_its_cause_once() {
+    // An `https://` base whose server speaks plain HTTP: the TLS handshake fails.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut hello = [0u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(&http_answer("400 Bad Request", &[], b"plain HTTP here"));
+        }
+    });
+    let error = client_for(&format!("https://{addr}"), 2)
+        .chat(ask("x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+    let text = error.to_string();
+    let prefix = format!("APIConnectionError: could not connect to {addr}: ");
+    assert!(text.starts_with(&prefix), "{text}");
+    // The root cause (rustls' complaint about the answer), once, and no URL repeated.
+    let cause = &text[prefix.len()..];
+    assert!(
+        !cause.is_empty() && !cause.contains("error sending request"),
+        "{text}"
+    );
+    assert_eq!(text.matches(cause).count(), 1, "{text}");
+    assert_eq!(chain(&error).first().map(String::as_str), Some(cause));
+    // A failed connection is retried like a refused one (as the OpenAI SDKs do): 1 + 2.
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "{text}");
+}
+
+#[tokio::test]
 async fn an_answer_that_is_not_http_is_a_decode_error_and_not_retried() {
     let server = RawServer::start([Reply::SendThenClose(
         b"HTTP/1.1 abc nonsense\r\n\r\n".to_vec(),
