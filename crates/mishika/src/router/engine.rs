@@ -144,27 +144,29 @@ impl Router {
         T: Routed + MockReply<R>,
         Result<T>: Scrub,
     {
-        let tokens = if self.needs_estimate(group) {
+        let tokens = if group.needs_estimate {
             request.estimated_tokens()
         } else {
             0
         };
-        // Fallbacks come from the group asked for, in its list's order.
-        let asked = group.name.as_str();
+        // Fallbacks come from the group asked for, in its list's order; the groups fallen
+        // back to are listed only once there are some, so a call that needs none allocates
+        // nothing for them.
+        let asked = group;
         let mut group = group;
-        let mut tried: Vec<String> = Vec::new();
+        let mut tried: Vec<&str> = Vec::new();
         let (mut attempts, mut fallbacks) = (0u32, 0u32);
         loop {
-            tried.push(group.name.clone());
             let mut retry = 0u32;
             let error = loop {
-                let entry = match self.pick(group, tokens) {
+                // One reading of the clock serves the pick and the call's start.
+                let started = self.now();
+                let entry = match self.pick(group, tokens, started) {
                     Ok(entry) => entry,
                     Err(error) => break error,
                 };
                 attempts += 1;
-                let started = self.now();
-                let result = match self.is_failing(&group.name) {
+                let result = match group.failing {
                     true => Err(Error::new(
                         ErrorKind::InternalServer,
                         format!(
@@ -178,18 +180,20 @@ impl Router {
                         call_deployment(client, entry, timeout, request.clone(), op).await
                     }
                 };
+                let ended = self.now();
                 match result {
                     Ok(mut answer) => {
-                        let latency = self.now().saturating_sub(started);
-                        self.ended(entry, answer.tokens().unwrap_or(tokens), Some(latency));
+                        let latency = ended.saturating_sub(started);
+                        let used = answer.tokens().unwrap_or(tokens);
+                        self.ended(entry, ended, used, Some(latency));
                         answer
                             .metadata_mut()
                             .set_route(Router::route_info(group, entry, attempts, fallbacks));
                         return Ok(answer);
                     }
                     Err(error) => {
-                        self.ended(entry, 0, None);
-                        self.after_failure(entry, &error);
+                        self.ended(entry, ended, 0, None);
+                        self.after_failure(entry, &error, ended);
                         tracing::warn!(
                             target: "mishika::router",
                             group = %group.name, deployment = %entry.id, attempt = attempts,
@@ -202,19 +206,17 @@ impl Router {
                     }
                 }
             };
-            let next = match self.fallback(asked, &error, &tried) {
+            let next = match self.fallback(&asked.name, &group.name, &error, &tried) {
                 Some(next) if fallbacks < self.max_fallbacks() => next,
                 _ => return Err(error),
             };
-            group = match self.group(&next) {
-                Some(next) => next,
-                None => return Err(error),
-            };
             tracing::warn!(
                 target: "mishika::router",
-                from = %tried.last().map(String::as_str).unwrap_or_default(), to = %next,
+                from = %group.name, to = %next.name,
                 kind = %error.kind(), "falling back"
             );
+            tried.push(&group.name);
+            group = next;
             fallbacks += 1;
         }
     }

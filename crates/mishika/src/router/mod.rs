@@ -66,6 +66,7 @@ use std::time::Duration;
 
 use mishika_core::{ApiKey, Error, ErrorKind, RouteInfo};
 
+use state::StateRef;
 pub use state::{
     Clock, InMemoryState, Load, ManualClock, MinuteLimits, RouterState, SystemClock, Timestamp,
 };
@@ -232,6 +233,9 @@ impl Deployment {
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) id: String,
+    /// Its place among all the router's deployments, in the order they were added: its
+    /// slot in the router's own state.
+    pub(crate) slot: usize,
     pub(crate) deployment: Deployment,
 }
 
@@ -241,6 +245,11 @@ pub(crate) struct Group {
     pub(crate) name: String,
     pub(crate) entries: Vec<Entry>,
     pub(crate) num_retries: Option<u32>,
+    /// Whether picks need an estimate of the request's tokens (pre-call checks, or a
+    /// deployment with `tpm`).
+    pub(crate) needs_estimate: bool,
+    /// Whether it is set to fail ([`RouterBuilder::fail_group`]).
+    pub(crate) failing: bool,
 }
 
 /// How the router retries, cools down and falls back.
@@ -293,7 +302,10 @@ pub struct Router {
 struct Inner {
     groups: HashMap<String, Group>,
     settings: Settings,
+    /// The state, as [`Router::state`] hands it out.
     state: Arc<dyn RouterState>,
+    /// The same state, as the hot path reaches it (by index when it is the router's own).
+    slots: StateRef,
     clock: Arc<dyn Clock>,
     /// With a seed, picks draw from `seed` and a counter: the same calls in the same order
     /// pick the same deployments.
@@ -381,14 +393,19 @@ impl Router {
 
     /// Pick a deployment of `group` for a request of about `tokens` tokens and count the
     /// call against its minute, or the error that says why none can take it.
-    pub(crate) fn pick<'g>(&self, group: &'g Group, tokens: u64) -> Result<&'g Entry, Error> {
+    pub(crate) fn pick<'g>(
+        &self,
+        group: &'g Group,
+        tokens: u64,
+        now: Timestamp,
+    ) -> Result<&'g Entry, Error> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
         let mut too_long = 0usize;
-        let mut candidates: Vec<&Entry> = Vec::with_capacity(group.entries.len());
+        // Indices into the group's entries.
+        let mut candidates: Small<usize> = Small::new();
         let mut earliest: Option<Timestamp> = None;
-        for entry in &group.entries {
-            if let Some(until) = inner.state.cooling_until(&entry.id, now) {
+        for (index, entry) in group.entries.iter().enumerate() {
+            if let Some(until) = inner.slots.cooling_until(entry.slot, &entry.id, now) {
                 earliest = Some(earliest.map_or(until, |e: Timestamp| e.min(until)));
                 continue;
             }
@@ -401,13 +418,18 @@ impl Router {
                 too_long += 1;
                 continue;
             }
-            candidates.push(entry);
+            candidates.push(index);
         }
         while !candidates.is_empty() {
-            let chosen = self.choose(&candidates, now);
-            let entry = candidates.swap_remove(chosen);
+            let chosen = self.choose(&group.entries, candidates.as_slice(), now);
+            let Some(entry) = group.entries.get(candidates.swap_remove(chosen)) else {
+                continue;
+            };
             let limits = MinuteLimits::new(entry.deployment.rpm, entry.deployment.tpm);
-            if inner.state.try_begin(&entry.id, now, limits, tokens) {
+            if inner
+                .slots
+                .try_begin(entry.slot, &entry.id, now, limits, tokens)
+            {
                 return Ok(entry);
             }
             // At its limit for this minute: free when the next minute starts.
@@ -442,55 +464,72 @@ impl Router {
         Err(error)
     }
 
-    /// The strategy's choice among `candidates` (never empty): its index.
-    fn choose(&self, candidates: &[&Entry], now: Timestamp) -> usize {
+    /// The strategy's choice among `candidates` (indices into `entries`, never empty): its
+    /// index in `candidates`.
+    fn choose(&self, entries: &[Entry], candidates: &[usize], now: Timestamp) -> usize {
         let inner = &*self.inner;
         if candidates.len() == 1 {
             return 0;
         }
+        let candidates = || candidates.iter().map(|&index| &entries[index]);
         let lowest = |key: &dyn Fn(&Entry) -> u128| {
-            let keys: Vec<u128> = candidates.iter().map(|entry| key(entry)).collect();
+            let mut keys: Small<u128> = Small::new();
+            for entry in candidates() {
+                keys.push(key(entry));
+            }
+            let keys = keys.as_slice();
             let least = keys.iter().copied().min().unwrap_or(0);
-            let tied: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == least).collect();
+            let ties = keys.iter().filter(|&&key| key == least).count();
             // A tie goes to one of them at random, so equal deployments share the calls.
-            let pick = (self.draw() * tied.len() as f64) as usize;
-            tied.get(pick).copied().unwrap_or(0)
+            let pick = (self.draw() * ties as f64) as usize;
+            keys.iter()
+                .enumerate()
+                .filter(|(_, key)| **key == least)
+                .nth(pick)
+                .map_or(0, |(index, _)| index)
         };
         match inner.settings.strategy {
             Strategy::SimpleShuffle => {
-                let weights: Vec<f64> = shuffle_weights(candidates);
-                let total: f64 = weights.iter().sum();
+                let weight = shuffle_weight(candidates());
+                let total: f64 = candidates().map(weight).sum();
+                let count = candidates().len();
                 if total.is_nan() || total <= 0.0 {
-                    return (self.draw() * candidates.len() as f64) as usize % candidates.len();
+                    return (self.draw() * count as f64) as usize % count;
                 }
                 let mut target = self.draw() * total;
-                for (index, weight) in weights.iter().enumerate() {
-                    if target < *weight {
+                for (index, entry) in candidates().enumerate() {
+                    let weight = weight(entry);
+                    if target < weight {
                         return index;
                     }
                     target -= weight;
                 }
-                candidates.len() - 1
+                count - 1
             }
             Strategy::LeastBusy => {
-                lowest(&|entry| u128::from(inner.state.load(&entry.id, now).in_flight))
+                lowest(&|entry| u128::from(inner.slots.load(entry.slot, &entry.id, now).in_flight))
             }
             Strategy::LatencyBased => lowest(&|entry| {
                 inner
-                    .state
-                    .load(&entry.id, now)
+                    .slots
+                    .load(entry.slot, &entry.id, now)
                     .latency
                     .map_or(0, |latency| latency.as_nanos())
             }),
-            Strategy::UsageBased => {
-                lowest(&|entry| u128::from(inner.state.load(&entry.id, now).tokens_this_minute))
-            }
+            Strategy::UsageBased => lowest(&|entry| {
+                u128::from(
+                    inner
+                        .slots
+                        .load(entry.slot, &entry.id, now)
+                        .tokens_this_minute,
+                )
+            }),
         }
     }
 
     /// After a failed call to `entry`: count it, and cool the deployment down when the
     /// error says it should rest.
-    pub(crate) fn after_failure(&self, entry: &Entry, error: &Error) {
+    pub(crate) fn after_failure(&self, entry: &Entry, error: &Error, now: Timestamp) {
         let inner = &*self.inner;
         let kind = error.kind();
         if matches!(
@@ -505,16 +544,17 @@ impl Router {
         ) {
             return; // the request's fault, not the deployment's
         }
-        let now = inner.clock.now();
         let cooldown = inner.settings.cooldown_time;
         if kind == ErrorKind::RateLimit {
             let rest = error
                 .retry_after()
                 .map_or(cooldown, |after| after.max(cooldown));
-            inner.state.cool_down(&entry.id, now.saturating_add(rest));
+            inner
+                .slots
+                .cool_down(entry.slot, &entry.id, now.saturating_add(rest));
             return;
         }
-        let failures = inner.state.fail(&entry.id, now);
+        let failures = inner.slots.fail(entry.slot, &entry.id, now);
         let allowed = inner
             .settings
             .allowed_fails_policy
@@ -523,8 +563,8 @@ impl Router {
             .unwrap_or(inner.settings.allowed_fails);
         if failures > allowed {
             inner
-                .state
-                .cool_down(&entry.id, now.saturating_add(cooldown));
+                .slots
+                .cool_down(entry.slot, &entry.id, now.saturating_add(cooldown));
         }
     }
 
@@ -539,8 +579,15 @@ impl Router {
         retry < allowed
     }
 
-    /// The group to fall back to from `group` after `error`, not one of `tried`.
-    pub(crate) fn fallback(&self, group: &str, error: &Error, tried: &[String]) -> Option<String> {
+    /// The group to fall back to from `group` after `current` failed with `error`: not
+    /// `group`, `current` or one of `tried`.
+    pub(crate) fn fallback(
+        &self,
+        group: &str,
+        current: &str,
+        error: &Error,
+        tried: &[&str],
+    ) -> Option<&Group> {
         let settings = &self.inner.settings;
         let list = match error.kind() {
             ErrorKind::ContextWindowExceeded => settings.context_window_fallbacks.get(group),
@@ -558,8 +605,11 @@ impl Router {
             ),
         }?;
         list.iter()
-            .find(|name| !tried.contains(name) && self.inner.groups.contains_key(*name))
-            .cloned()
+            .filter(|name| {
+                let name = name.as_str();
+                name != group && name != current && !tried.contains(&name)
+            })
+            .find_map(|name| self.inner.groups.get(name))
     }
 
     /// The deadline of one call to a deployment that sets none of its own.
@@ -572,24 +622,17 @@ impl Router {
         self.inner.settings.max_fallbacks
     }
 
-    /// Whether `group` is set to fail (to drill its fallbacks).
-    pub(crate) fn is_failing(&self, group: &str) -> bool {
-        self.inner.settings.failing_groups.contains(group)
-    }
-
-    /// Whether picks in `group` need an estimate of the request's tokens.
-    pub(crate) fn needs_estimate(&self, group: &Group) -> bool {
-        self.inner.settings.pre_call_checks
-            || group
-                .entries
-                .iter()
-                .any(|entry| entry.deployment.tpm.is_some())
-    }
-
-    /// The call to `entry` ended: its tokens and, on success, its latency.
-    pub(crate) fn ended(&self, entry: &Entry, tokens: u64, latency: Option<Duration>) {
-        let now = self.inner.clock.now();
-        self.inner.state.end(&entry.id, now, tokens, latency);
+    /// The call to `entry` ended at `now`: its tokens and, on success, its latency.
+    pub(crate) fn ended(
+        &self,
+        entry: &Entry,
+        now: Timestamp,
+        tokens: u64,
+        latency: Option<Duration>,
+    ) {
+        self.inner
+            .slots
+            .end(entry.slot, &entry.id, now, tokens, latency);
     }
 
     /// The route a successful call took.
@@ -609,25 +652,84 @@ impl Router {
     }
 }
 
-/// The weights `simple-shuffle` draws by: `weight`, else `rpm`, else `tpm`, else 1 each.
-fn shuffle_weights(candidates: &[&Entry]) -> Vec<f64> {
-    let by = |field: fn(&Deployment) -> Option<f64>| -> Option<Vec<f64>> {
-        candidates
-            .iter()
-            .any(|entry| field(&entry.deployment).is_some())
-            .then(|| {
-                candidates
-                    .iter()
-                    .map(|entry| field(&entry.deployment).unwrap_or(0.0).max(0.0))
-                    .collect()
-            })
-    };
-    by(|d| d.weight)
-        .or_else(|| by(|d| d.rpm.map(|rpm| rpm as f64)))
-        .or_else(|| by(|d| d.tpm.map(|tpm| tpm as f64)))
-        .unwrap_or_else(|| vec![1.0; candidates.len()])
+/// The weight `simple-shuffle` draws each of `candidates` by: `weight`, else `rpm`, else
+/// `tpm` (whichever any of them sets; 0 for one that does not set it), else 1 each.
+fn shuffle_weight<'e>(candidates: impl Iterator<Item = &'e Entry> + Clone) -> fn(&Entry) -> f64 {
+    let any =
+        |field: fn(&Deployment) -> bool| candidates.clone().any(|entry| field(&entry.deployment));
+    if any(|d| d.weight.is_some()) {
+        |entry| entry.deployment.weight.unwrap_or(0.0).max(0.0)
+    } else if any(|d| d.rpm.is_some()) {
+        |entry| entry.deployment.rpm.map_or(0.0, |rpm| rpm as f64)
+    } else if any(|d| d.tpm.is_some()) {
+        |entry| entry.deployment.tpm.map_or(0.0, |tpm| tpm as f64)
+    } else {
+        |_| 1.0
+    }
 }
 
+/// How many items [`Small`] holds without a heap allocation: groups up to this size pick
+/// without allocating.
+const INLINE: usize = 16;
+
+/// A list on the stack up to [`INLINE`] items, on the heap past that.
+struct Small<T> {
+    inline: [T; INLINE],
+    len: usize,
+    /// Every item, once there are more than [`INLINE`].
+    heap: Vec<T>,
+}
+
+impl<T: Copy + Default> Small<T> {
+    fn new() -> Small<T> {
+        Small {
+            inline: [T::default(); INLINE],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        if self.len < INLINE {
+            self.inline[self.len] = item;
+        } else {
+            if self.len == INLINE {
+                self.heap.extend_from_slice(&self.inline);
+            }
+            self.heap.push(item);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self.len {
+            len if len <= INLINE => &self.inline[..len],
+            _ => &self.heap,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Remove the item at `index` (which must be in the list), the last taking its place,
+    /// as [`Vec::swap_remove`] does.
+    fn swap_remove(&mut self, index: usize) -> T {
+        let removed = if self.len <= INLINE {
+            let last = self.inline[self.len - 1];
+            std::mem::replace(&mut self.inline[index], last)
+        } else {
+            let removed = self.heap.swap_remove(index);
+            if self.len == INLINE + 1 {
+                self.inline.copy_from_slice(&self.heap);
+                self.heap.clear();
+            }
+            removed
+        };
+        self.len -= 1;
+        removed
+    }
+}
 /// Set `group`'s list in one of the fallback maps.
 fn insert_list<S: Into<String>>(
     map: &mut HashMap<String, Vec<String>>,
@@ -792,6 +894,8 @@ impl RouterBuilder {
     pub fn build(self) -> Result<Router, Error> {
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut ids: HashSet<String> = HashSet::new();
+        // The ids in the order the deployments were added: slot n is deployment n.
+        let mut slots: Vec<String> = Vec::with_capacity(self.deployments.len());
         for deployment in self.deployments {
             if deployment.group.trim().is_empty() || deployment.model.trim().is_empty() {
                 return Err(Error::config(format!(
@@ -804,6 +908,8 @@ impl RouterBuilder {
                     name: deployment.group.clone(),
                     entries: Vec::new(),
                     num_retries: self.group_retries.get(&deployment.group).copied(),
+                    needs_estimate: self.settings.pre_call_checks,
+                    failing: self.settings.failing_groups.contains(&deployment.group),
                 });
             let id = deployment
                 .id
@@ -812,7 +918,13 @@ impl RouterBuilder {
             if !ids.insert(id.clone()) {
                 return Err(Error::config(format!("two deployments have the id `{id}`")));
             }
-            group.entries.push(Entry { id, deployment });
+            group.needs_estimate |= deployment.tpm.is_some();
+            slots.push(id.clone());
+            group.entries.push(Entry {
+                id,
+                slot: slots.len() - 1,
+                deployment,
+            });
         }
         let settings = self.settings;
         let lists = settings
@@ -838,9 +950,13 @@ impl RouterBuilder {
                 "the default fallbacks name `{name}`, which has no deployments"
             )));
         }
-        let state = self
-            .state
-            .unwrap_or_else(|| Arc::new(InMemoryState::new(ids)));
+        let (state, slots): (Arc<dyn RouterState>, StateRef) = match self.state {
+            Some(state) => (Arc::clone(&state), StateRef::Given(state)),
+            None => {
+                let own = Arc::new(InMemoryState::new(slots));
+                (own.clone(), StateRef::Local(own))
+            }
+        };
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock::default()));
@@ -849,6 +965,7 @@ impl RouterBuilder {
                 groups,
                 settings,
                 state,
+                slots,
                 clock,
                 seed: self.seed,
                 draws: AtomicU64::new(0),
