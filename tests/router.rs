@@ -308,6 +308,68 @@ async fn least_busy_picks_the_deployment_with_fewest_calls_in_flight() {
     }
 }
 
+/// The router retries, so a deployment's calls get no transport-level retries unless it
+/// sets `max_retries` (or the request sets `num_retries`), whatever the client's own
+/// retry policy says.
+#[tokio::test]
+async fn a_deployment_gets_transport_retries_only_when_it_asks_for_them() {
+    let gateway = MockGateway::start().await.unwrap();
+    let router = Router::builder()
+        .deployment(Deployment::new("plain", "mishikallm_proxy/m").id("plain"))
+        .deployment(
+            Deployment::new("retried", "mishikallm_proxy/m")
+                .id("retried")
+                .max_retries(1),
+        )
+        .num_retries(0)
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .retry_policy(mishika::RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            max_retry_after: Duration::from_secs(1),
+            deadline: None,
+        })
+        .router(router)
+        .build()
+        .unwrap();
+    let attempts = |gateway: &MockGateway| {
+        let sent = gateway.requests().len();
+        gateway.clear_requests();
+        sent
+    };
+    let boom = || ScriptedResponse::error(500, "boom", "server_error", "500");
+
+    gateway.push_response(boom());
+    let error = client
+        .chat(ChatRequest::new("plain", [ChatMessage::user("x")]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InternalServer);
+    assert_eq!(attempts(&gateway), 1, "no transport retry by default");
+
+    gateway.push_response(boom());
+    let answer = client
+        .chat(ChatRequest::new("retried", [ChatMessage::user("y")]))
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("y"));
+    assert_eq!(answer.metadata().route().unwrap().attempts, 1);
+    assert_eq!(attempts(&gateway), 2, "the deployment's max_retries");
+
+    gateway.push_response(boom());
+    gateway.push_response(boom());
+    let answer = client
+        .chat(ChatRequest::new("plain", [ChatMessage::user("z")]).num_retries(2))
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("z"));
+    assert_eq!(attempts(&gateway), 3, "the request's own num_retries");
+}
+
 #[tokio::test]
 async fn latency_based_prefers_the_faster_deployment_once_both_are_measured() {
     let slow = MockGateway::start().await.unwrap();

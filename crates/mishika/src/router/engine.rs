@@ -250,8 +250,9 @@ where
         options.timeout = deployment.timeout.or(router_timeout);
     }
     if options.num_retries.is_none() {
-        options.num_retries = Some(deployment.max_retries.unwrap_or(0));
+        // None stays None for 0: `call_once` sends without transport retries.
+        options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
-    let answer = client.call_routed(request, op).await?;
+    let answer = client.call_once(request, op).await?;
     answer.settle().await
 }
