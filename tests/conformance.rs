@@ -1120,7 +1120,7 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
             .await
             .unwrap();
         assert_eq!(answer.content(), Some(format!("hello {n}").as_str()));
-        seen.insert(answer.metadata().route().unwrap().deployment.clone());
+        seen.insert(answer.metadata().route().unwrap().deployment.to_string());
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen.contains("via-proxy"), "{seen:?}");
@@ -1140,7 +1140,7 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
         .unwrap();
     let route = answer.metadata().route().unwrap();
     assert_eq!(
-        (route.group.as_str(), route.attempts, route.fallbacks),
+        (&*route.group, route.attempts, route.fallbacks),
         ("gpt-4o-mini", 2, 1)
     );
     assert_eq!(answer.content(), Some("fall back"));

@@ -229,8 +229,8 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
     let route = answer.metadata().route().unwrap();
     assert_eq!(
         (
-            route.group.as_str(),
-            route.deployment.as_str(),
+            &*route.group,
+            &*route.deployment,
             route.attempts,
             route.fallbacks
         ),
@@ -252,7 +252,7 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
     let long = ChatRequest::new("gpt-4o", [ChatMessage::user("x".repeat(8000))]);
     let answer = client.chat(long.mock_response("fits")).await.unwrap();
     let route = answer.metadata().route().unwrap();
-    assert_eq!((route.group.as_str(), route.fallbacks), ("claude", 1));
+    assert_eq!((&*route.group, route.fallbacks), ("claude", 1));
     assert_eq!(primary.request_count(), 1);
 }
 

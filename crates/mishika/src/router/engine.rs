@@ -215,7 +215,7 @@ impl Router {
                 from = %group.name, to = %next.name,
                 kind = %error.kind(), "falling back"
             );
-            tried.push(&group.name);
+            tried.push(&*group.name);
             group = next;
             fallbacks += 1;
         }

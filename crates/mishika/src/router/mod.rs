@@ -232,7 +232,9 @@ impl Deployment {
 /// A deployment as the router keeps it: its id settled.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) id: String,
+    /// Shared with every answer's [`RouteInfo`], as is the model: no copy per call.
+    pub(crate) id: Arc<str>,
+    pub(crate) model: Arc<str>,
     /// Its place among all the router's deployments, in the order they were added: its
     /// slot in the router's own state.
     pub(crate) slot: usize,
@@ -242,7 +244,8 @@ pub(crate) struct Entry {
 /// A model group.
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub(crate) name: String,
+    /// Shared with every answer's [`RouteInfo`].
+    pub(crate) name: Arc<str>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) num_retries: Option<u32>,
     /// Whether picks need an estimate of the request's tokens (pre-call checks, or a
@@ -369,7 +372,7 @@ impl Router {
             .get(group)?
             .entries
             .get(index)
-            .map(|entry| entry.id.as_str())
+            .map(|entry| &*entry.id)
     }
 
     /// The next random draw in `0.0..1.0`: seeded and reproducible with
@@ -643,9 +646,9 @@ impl Router {
         fallbacks: u32,
     ) -> RouteInfo {
         RouteInfo::new(
-            group.name.clone(),
-            entry.id.clone(),
-            entry.deployment.model.clone(),
+            Arc::clone(&group.name),
+            Arc::clone(&entry.id),
+            Arc::clone(&entry.model),
             attempts,
             fallbacks,
         )
@@ -905,7 +908,7 @@ impl RouterBuilder {
             let group = groups
                 .entry(deployment.group.clone())
                 .or_insert_with(|| Group {
-                    name: deployment.group.clone(),
+                    name: deployment.group.as_str().into(),
                     entries: Vec::new(),
                     num_retries: self.group_retries.get(&deployment.group).copied(),
                     needs_estimate: self.settings.pre_call_checks,
@@ -921,7 +924,8 @@ impl RouterBuilder {
             group.needs_estimate |= deployment.tpm.is_some();
             slots.push(id.clone());
             group.entries.push(Entry {
-                id,
+                model: deployment.model.as_str().into(),
+                id: id.into(),
                 slot: slots.len() - 1,
                 deployment,
             });
