@@ -105,6 +105,32 @@ impl MinuteLimits {
 /// the call, so concurrent calls never overrun a limit), tells it how each call ended,
 /// and sets cooldowns. The in-memory [`InMemoryState`] is the default; a shared store
 /// (Redis, say) implements the same trait for a fleet of processes.
+///
+/// **A shared (Redis) state — what it needs; none ships yet.**
+///
+/// - *Synchronous calls.* The router calls these methods on every pick, without
+///   `.await`. A shared state answers from a local copy — per deployment: cooldown
+///   deadline, this minute's requests, tokens and failures — and sends its writes to the
+///   store in the background, as LiteLLM's dual cache does (in memory, then Redis), or the
+///   trait grows `async` twins that the engine awaits only for a state that is not local.
+/// - *Atomic limits.* `try_begin` must stay check-and-count in one step across
+///   processes: a Lua script (or `INCR` then a compare with a `DECR` on refusal) on a key
+///   per deployment and minute (`{id}:{minute}:rpm`, `…:tpm`) that expires after the
+///   minute. Without it, N processes may overrun a limit by up to N−1 calls each minute.
+/// - *Failures and cooldowns.* `fail` is an `INCR` on `{id}:{minute}:fails` with a
+///   minute's expiry; `cool_down` a `SET {id}:cooldown <until> PX <ms>` that keeps the
+///   later deadline (`GT`), so `cooling_until` is one `GET` — or none, from the local
+///   copy, refreshed by a subscription or a short poll.
+/// - *Time.* [`Timestamp`]s are times since one process's clock started: a shared state
+///   stores wall-clock deadlines (or the store's `TIME`) and converts, and minutes are
+///   wall-clock minutes so every process counts in the same window.
+/// - *In-flight and latency* (`least-busy`, `latency-based-routing`) are per process
+///   unless shared as well: an `INCR`/`DECR` pair per call, and a smoothed average written
+///   now and then.
+/// - *Ids.* Deployment ids are the keys, so every process must give a deployment the
+///   same id: set [`Deployment::id`](super::Deployment::id) (or `model_info.id`) rather
+///   than relying on the order of the list. A store that cannot be reached must not fail
+///   calls: it falls back to the local copy and says so in a warning.
 pub trait RouterState: Send + Sync + fmt::Debug {
     /// Start a call to `id` if it fits `limits` in the current minute (its estimated
     /// `tokens` included): count it and answer `true`, or answer `false` and count nothing.
