@@ -1077,14 +1077,16 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
     let builder =
         RouterBuilder::from_config_str_with_env(&yaml, "litellm_config.yaml", env).unwrap();
     assert!(
-        builder
+        !builder
             .ignored_config_keys()
             .iter()
             .any(|key| key.contains("disable_cooldowns")),
         "{:?}",
         builder.ignored_config_keys()
     );
+    // The file disables cooldowns for the proxy; this router wants them back, to show one.
     let router = builder
+        .disable_cooldowns(false)
         .deployment(
             Deployment::new("gpt-4o-mini", "mishikallm_proxy/gpt-4o-mini")
                 .id("via-proxy")

@@ -595,7 +595,7 @@ async fn retries_then_fallbacks_in_order_with_exact_attempt_counts() {
     );
     let answer = client.chat(ask("first")).await.unwrap();
     let route = answer.metadata().route().unwrap();
-    assert_eq!(&*&*route.group, "third");
+    assert_eq!(&*route.group, "third");
     assert_eq!(&*route.deployment, "t");
     assert_eq!((route.attempts, route.fallbacks), (7, 2));
     assert_eq!((sim.calls("f"), sim.calls("s"), sim.calls("t")), (3, 3, 1));

@@ -136,7 +136,7 @@ impl Router {
         &self,
         client: &Client,
         group: &Group,
-        request: R,
+        mut request: R,
         op: Op<R, T>,
     ) -> Result<T>
     where
@@ -166,6 +166,12 @@ impl Router {
                     Err(error) => break error,
                 };
                 attempts += 1;
+                // A wildcard group's deployment calls the model its `*`s make of the one
+                // asked for.
+                let filled = group
+                    .pattern
+                    .as_ref()
+                    .map(|pattern| pattern.model_for(request.model_mut(), &entry.model));
                 let result = match group.failing {
                     true => Err(Error::new(
                         ErrorKind::InternalServer,
@@ -177,7 +183,8 @@ impl Router {
                     )),
                     false => {
                         let timeout = self.attempt_timeout();
-                        call_deployment(client, entry, timeout, request.clone(), op).await
+                        let attempt = request.clone();
+                        call_deployment(client, entry, filled.clone(), timeout, attempt, op).await
                     }
                 };
                 let ended = self.now();
@@ -186,9 +193,9 @@ impl Router {
                         let latency = ended.saturating_sub(started);
                         let used = answer.tokens().unwrap_or(tokens);
                         self.ended(entry, ended, used, Some(latency));
-                        answer
-                            .metadata_mut()
-                            .set_route(Router::route_info(group, entry, attempts, fallbacks));
+                        answer.metadata_mut().set_route(Router::route_info(
+                            group, entry, filled, attempts, fallbacks,
+                        ));
                         return Ok(answer);
                     }
                     Err(error) => {
@@ -222,12 +229,14 @@ impl Router {
     }
 }
 
-/// One call to `entry`: the request takes the deployment's model and, where the request
+/// One call to `entry`: the request takes the deployment's model (or `model`, for a
+/// wildcard group) and, where the request
 /// sets none, its base, key, timeout (else the router's `timeout`) and retries; then it
 /// goes by the provider route.
 async fn call_deployment<R, T>(
     client: &Client,
     entry: &Entry,
+    model: Option<String>,
     router_timeout: Option<Duration>,
     mut request: R,
     op: Op<R, T>,
@@ -238,7 +247,10 @@ where
     Result<T>: Scrub,
 {
     let deployment = &entry.deployment;
-    request.model_mut().clone_from(&deployment.model);
+    match model {
+        Some(model) => *request.model_mut() = model,
+        None => request.model_mut().clone_from(&deployment.model),
+    }
     let options = request.request_options_mut();
     if options.api_base.is_none() {
         options.api_base.clone_from(&deployment.api_base);

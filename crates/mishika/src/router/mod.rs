@@ -253,6 +253,112 @@ pub(crate) struct Group {
     pub(crate) needs_estimate: bool,
     /// Whether it is set to fail ([`RouterBuilder::fail_group`]).
     pub(crate) failing: bool,
+    /// Its own retry policy, which replaces the router's
+    /// ([`RouterBuilder::group_retries_for`]).
+    retry_policy: Option<HashMap<ErrorKind, u32>>,
+    /// For a wildcard group (`openai/*`): the pattern a requested model matched.
+    pub(crate) pattern: Option<Pattern>,
+}
+
+/// A wildcard group name (`openai/*`, `bedrock/meta.llama3*`): each `*` matches any text,
+/// the name matching from the start of a requested model (as LiteLLM's pattern router
+/// does: `*` is `(.*)`, greedy, and the match need not reach the model's end).
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    /// The literal pieces between the `*`s.
+    pieces: Vec<String>,
+    /// LiteLLM's order: longer (as a regex) and more complex patterns are tried first.
+    specificity: (usize, usize),
+}
+
+impl Pattern {
+    /// The pattern of a group name holding at least one `*`.
+    fn new(name: &str) -> Option<Pattern> {
+        if !name.contains('*') {
+            return None;
+        }
+        // As Python's `re.escape(name).replace("\\*", "(.*)")` measures it.
+        let special = |c: char| "()[]{}?*+-|^$\\.&~# \t\n\r\x0b\x0c".contains(c);
+        let mut length = 0;
+        let mut complexity = 0;
+        for c in name.chars() {
+            if c == '*' {
+                length += 4;
+                complexity += 3; // `(`, `*`, `)`
+            } else if special(c) {
+                length += 2;
+                complexity +=
+                    usize::from(matches!(c, '+' | '?' | '\\' | '^' | '$' | '|' | '(' | ')')) + 1;
+            } else {
+                length += 1;
+            }
+        }
+        Some(Pattern {
+            pieces: name.split('*').map(str::to_owned).collect(),
+            specificity: (length, complexity),
+        })
+    }
+
+    /// What each `*` matched in `model`, or `None` when `model` does not match.
+    fn captures<'m>(&self, model: &'m str) -> Option<Vec<&'m str>> {
+        let (first, rest) = self.pieces.split_first()?;
+        let tail = model.strip_prefix(first.as_str())?;
+        let mut captures = Vec::with_capacity(rest.len());
+        Pattern::fill(rest, tail, &mut captures).then_some(captures)
+    }
+
+    /// Match `pieces` (each after a `*`) against `text`, greedily, as a backtracking
+    /// regex would; the last `*` takes everything left.
+    fn fill<'m>(pieces: &[String], text: &'m str, captures: &mut Vec<&'m str>) -> bool {
+        let Some((piece, rest)) = pieces.split_first() else {
+            return true;
+        };
+        if rest.is_empty() && piece.is_empty() {
+            captures.push(text);
+            return true;
+        }
+        // Greedy: the longest capture first.
+        let mut ends: Vec<usize> = text
+            .match_indices(piece.as_str())
+            .map(|(at, _)| at)
+            .collect();
+        if piece.is_empty() {
+            ends = text
+                .char_indices()
+                .map(|(at, _)| at)
+                .chain([text.len()])
+                .collect();
+        }
+        for &end in ends.iter().rev() {
+            captures.push(&text[..end]);
+            if Pattern::fill(rest, &text[end + piece.len()..], captures) {
+                return true;
+            }
+            captures.pop();
+        }
+        false
+    }
+
+    /// The model a deployment calls for the requested `model`: each `*` of the
+    /// deployment's model takes what the matching `*` of the pattern matched (a deployment
+    /// model without `*` is called as written; one with fewer `*`s than the pattern has is
+    /// called as the requested model), as LiteLLM's `set_deployment_model_name` does.
+    pub(crate) fn model_for(&self, model: &str, deployment_model: &str) -> String {
+        if !deployment_model.contains('*') {
+            return deployment_model.to_owned();
+        }
+        let Some(captures) = self.captures(model) else {
+            return deployment_model.to_owned();
+        };
+        if captures.len() > deployment_model.matches('*').count() {
+            return model.to_owned();
+        }
+        let mut filled = deployment_model.to_owned();
+        for capture in captures {
+            filled = filled.replacen('*', capture, 1);
+        }
+        filled
+    }
 }
 
 /// How the router retries, cools down and falls back.
@@ -272,6 +378,9 @@ struct Settings {
     pre_call_checks: bool,
     failing_groups: HashSet<String>,
     timeout: Option<Duration>,
+    disable_cooldowns: bool,
+    aliases: HashMap<String, String>,
+    group_retry_policy: HashMap<String, HashMap<ErrorKind, u32>>,
 }
 
 impl Default for Settings {
@@ -291,6 +400,9 @@ impl Default for Settings {
             pre_call_checks: false,
             failing_groups: HashSet::new(),
             timeout: None,
+            disable_cooldowns: false,
+            aliases: HashMap::new(),
+            group_retry_policy: HashMap::new(),
         }
     }
 }
@@ -304,6 +416,8 @@ pub struct Router {
 
 struct Inner {
     groups: HashMap<String, Group>,
+    /// The wildcard groups' names, most specific first.
+    patterns: Vec<String>,
     settings: Settings,
     /// The state, as [`Router::state`] hands it out.
     state: Arc<dyn RouterState>,
@@ -334,9 +448,27 @@ impl Router {
         RouterBuilder::default()
     }
 
-    /// The group named `model`, if there is one.
+    /// The group that serves `model`: the group of that name, else the group it is an
+    /// alias of ([`RouterBuilder::group_alias`]), else the most specific wildcard group
+    /// whose pattern it matches.
     pub(crate) fn group(&self, model: &str) -> Option<&Group> {
-        self.inner.groups.get(model)
+        let inner = &*self.inner;
+        if let Some(group) = inner.groups.get(model) {
+            return Some(group);
+        }
+        if let Some(target) = inner.settings.aliases.get(model) {
+            return inner.groups.get(target);
+        }
+        inner
+            .patterns
+            .iter()
+            .filter_map(|name| inner.groups.get(name))
+            .find(|group| {
+                group
+                    .pattern
+                    .as_ref()
+                    .is_some_and(|pattern| pattern.captures(model).is_some())
+            })
     }
 
     /// The group names, sorted.
@@ -547,6 +679,9 @@ impl Router {
         ) {
             return; // the request's fault, not the deployment's
         }
+        if inner.settings.disable_cooldowns {
+            return;
+        }
         let cooldown = inner.settings.cooldown_time;
         if kind == ErrorKind::RateLimit {
             let rest = error
@@ -574,7 +709,20 @@ impl Router {
     /// Whether the `retry`-th retry (from 0) in `group` may follow `error`.
     pub(crate) fn may_retry(&self, group: &Group, error: &Error, retry: u32) -> bool {
         let settings = &self.inner.settings;
-        let allowed = match settings.retry_policy.get(&error.kind()) {
+        let policy = group
+            .retry_policy
+            .as_ref()
+            .unwrap_or(&settings.retry_policy);
+        let kind = error.kind();
+        // As LiteLLM's exception classes inherit: a context-window or content-policy error
+        // is a bad request to a policy that does not name it.
+        let count = policy.get(&kind).or_else(|| match kind {
+            ErrorKind::ContextWindowExceeded | ErrorKind::ContentPolicyViolation => {
+                policy.get(&ErrorKind::BadRequest)
+            }
+            _ => None,
+        });
+        let allowed = match count {
             Some(count) => *count,
             None if error.is_retryable() => group.num_retries.unwrap_or(settings.num_retries),
             None => 0,
@@ -638,17 +786,19 @@ impl Router {
             .end(entry.slot, &entry.id, now, tokens, latency);
     }
 
-    /// The route a successful call took.
+    /// The route a successful call took (`filled`: the model a wildcard group's
+    /// deployment called).
     pub(crate) fn route_info(
         group: &Group,
         entry: &Entry,
+        filled: Option<String>,
         attempts: u32,
         fallbacks: u32,
     ) -> RouteInfo {
         RouteInfo::new(
             Arc::clone(&group.name),
             Arc::clone(&entry.id),
-            Arc::clone(&entry.model),
+            filled.map_or_else(|| Arc::clone(&entry.model), Arc::from),
             attempts,
             fallbacks,
         )
@@ -757,7 +907,12 @@ pub struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    /// Add a deployment (to the group it names).
+    /// Add a deployment (to the group it names). A group name with `*` is a wildcard
+    /// group (LiteLLM's `model_name: "openai/*"`): a request for a model no group is named
+    /// after, nor an alias of, goes to the most specific wildcard group it matches (each
+    /// `*` matching any text, from the model's start), and a deployment model with `*`
+    /// (`openai/*`) calls what the group's `*`s matched in their place (`openai/gpt-4o`
+    /// for a request of `openai/gpt-4o`). Its answers' route names the pattern as group.
     pub fn deployment(mut self, deployment: Deployment) -> Self {
         self.deployments.push(deployment);
         self
@@ -785,6 +940,39 @@ impl RouterBuilder {
     /// `retry_policy`: `RateLimitErrorRetries`, `BadRequestErrorRetries` …).
     pub fn retries_for(mut self, kind: ErrorKind, retries: u32) -> Self {
         self.settings.retry_policy.insert(kind, retries);
+        self
+    }
+
+    /// Retries in `group` after an error of `kind`. A group given any such count follows
+    /// its own policy instead of the router's
+    /// [`retries_for`](RouterBuilder::retries_for) counts (LiteLLM's
+    /// `model_group_retry_policy`); kinds it does not name fall back to the group's
+    /// retries for retryable errors.
+    pub fn group_retries_for(
+        mut self,
+        group: impl Into<String>,
+        kind: ErrorKind,
+        retries: u32,
+    ) -> Self {
+        self.settings
+            .group_retry_policy
+            .entry(group.into())
+            .or_default()
+            .insert(kind, retries);
+        self
+    }
+
+    /// Never cool a deployment down, whatever fails (LiteLLM's `disable_cooldowns`):
+    /// failures still count and retries and fallbacks still happen.
+    pub fn disable_cooldowns(mut self, disable: bool) -> Self {
+        self.settings.disable_cooldowns = disable;
+        self
+    }
+
+    /// Send a request for the model `alias` to the group `group` (LiteLLM's
+    /// `model_group_alias`); the answer's route names `group`.
+    pub fn group_alias(mut self, alias: impl Into<String>, group: impl Into<String>) -> Self {
+        self.settings.aliases.insert(alias.into(), group.into());
         self
     }
 
@@ -913,6 +1101,12 @@ impl RouterBuilder {
                     num_retries: self.group_retries.get(&deployment.group).copied(),
                     needs_estimate: self.settings.pre_call_checks,
                     failing: self.settings.failing_groups.contains(&deployment.group),
+                    retry_policy: self
+                        .settings
+                        .group_retry_policy
+                        .get(&deployment.group)
+                        .cloned(),
+                    pattern: Pattern::new(&deployment.group),
                 });
             let id = deployment
                 .id
@@ -945,6 +1139,37 @@ impl RouterBuilder {
                 }
             }
         }
+        for (alias, target) in &settings.aliases {
+            if groups.contains_key(alias) {
+                return Err(Error::config(format!(
+                    "`{alias}` is both a model group and an alias of `{target}`"
+                )));
+            }
+            if !groups.contains_key(target) {
+                return Err(Error::config(format!(
+                    "the alias `{alias}` names `{target}`, which has no deployments"
+                )));
+            }
+        }
+        if let Some(group) = settings
+            .group_retry_policy
+            .keys()
+            .find(|group| !groups.contains_key(*group))
+        {
+            return Err(Error::config(format!(
+                "the retry policy of `{group}` names a group without deployments"
+            )));
+        }
+        let mut patterns: Vec<(&str, (usize, usize))> = groups
+            .values()
+            .filter_map(|group| Some((&*group.name, group.pattern.as_ref()?.specificity)))
+            .collect();
+        // Most specific first; equal ones by name, so the order never depends on hashing.
+        patterns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let patterns: Vec<String> = patterns
+            .into_iter()
+            .map(|(name, _)| name.to_owned())
+            .collect();
         if let Some(name) = settings
             .default_fallbacks
             .iter()
@@ -967,6 +1192,7 @@ impl RouterBuilder {
         Ok(Router {
             inner: Arc::new(Inner {
                 groups,
+                patterns,
                 settings,
                 state,
                 slots,
