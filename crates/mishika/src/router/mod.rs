@@ -1203,3 +1203,56 @@ impl RouterBuilder {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{INLINE, Pattern, Small};
+
+    #[test]
+    fn small_spills_to_the_heap_and_back_as_a_vec_would() {
+        let mut small: Small<usize> = Small::new();
+        let mut vec: Vec<usize> = Vec::new();
+        for n in 0..INLINE + 3 {
+            small.push(n);
+            vec.push(n);
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        for index in [0, 5, INLINE, 2, 0, 1] {
+            let index = index.min(vec.len() - 1);
+            assert_eq!(small.swap_remove(index), vec.swap_remove(index));
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        while !vec.is_empty() {
+            assert_eq!(small.swap_remove(0), vec.swap_remove(0));
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        assert!(small.is_empty());
+    }
+
+    #[test]
+    fn patterns_match_from_the_start_greedily_and_fill_the_deployment_model() {
+        let pattern = |name| Pattern::new(name).unwrap();
+        assert!(Pattern::new("openai/gpt-4o").is_none());
+        let openai = pattern("openai/*");
+        assert_eq!(openai.captures("openai/gpt-4o"), Some(vec!["gpt-4o"]));
+        assert_eq!(openai.captures("anthropic/claude"), None);
+        assert_eq!(openai.model_for("openai/gpt-4o", "azure/*"), "azure/gpt-4o");
+        assert_eq!(
+            openai.model_for("openai/gpt-4o", "azure/fixed"),
+            "azure/fixed"
+        );
+        // Greedy, and the match need not reach the end (Python's `re.match`).
+        let two = pattern("a*b*c");
+        assert_eq!(two.captures("a1b2b3c-tail"), Some(vec!["1b2", "3"]));
+        assert_eq!(two.model_for("a1b2b3c", "x/*-*"), "x/1b2-3");
+        // More `*`s in the pattern than in the deployment model: the model as asked.
+        assert_eq!(two.model_for("a1b2c", "x/*"), "a1b2c");
+        assert_eq!(
+            pattern("bedrock/meta.llama3*").model_for("bedrock/meta.llama3-70b", "bedrock/*"),
+            "bedrock/-70b"
+        );
+        // LiteLLM's specificity: the longer regex first.
+        assert!(pattern("openai/gpt-4*").specificity > openai.specificity);
+        assert!(openai.specificity > pattern("*").specificity);
+    }
+}
