@@ -264,17 +264,21 @@ impl Client {
 
     /// [`call_routed`](Client::call_routed) with no transport-level retries unless the
     /// request sets its own: a router's call to a deployment, which the router retries.
-    pub(crate) async fn call_once<R, T>(&self, request: R, op: Op<R, T>) -> Result<T>
+    pub(crate) fn call_once<R, T>(
+        &self,
+        request: R,
+        op: Op<R, T>,
+    ) -> impl Future<Output = Result<T>> + '_
     where
-        R: RoutedRequest,
-        T: MockReply<R>,
+        R: RoutedRequest + 'static,
+        T: MockReply<R> + 'static,
         Result<T>: Scrub,
     {
         let transport = match request.request_options().num_retries {
             None => &self.inner.once,
             Some(_) => &self.inner.transport,
         };
-        self.call_via(request, op, transport).await
+        self.call_via(request, op, transport)
     }
 
     async fn call_via<R, T>(

@@ -29,6 +29,9 @@ pub(crate) trait Routed: Sized + Send + 'static {
         None
     }
 
+    /// Whether [`settle`](Routed::settle) does anything (a stream); other answers skip it.
+    const SETTLES: bool = false;
+
     /// The answer once it counts as given, or the error it turned out to be.
     fn settle(self) -> impl Future<Output = Result<Self>> + Send {
         std::future::ready(Ok(self))
@@ -73,6 +76,8 @@ impl<T: StreamFrame> Routed for ResponseStream<T> {
     fn metadata_mut(&mut self) -> &mut ResponseMetadata {
         ResponseStream::metadata_mut(self)
     }
+
+    const SETTLES: bool = true;
 
     async fn settle(mut self) -> Result<Self> {
         let first = self.next().await;
@@ -182,9 +187,14 @@ impl Router {
                         ),
                     )),
                     false => {
-                        let timeout = self.attempt_timeout();
-                        let attempt = request.clone();
-                        call_deployment(client, entry, filled.clone(), timeout, attempt, op).await
+                        let mut attempt = request.clone();
+                        for_deployment(&mut attempt, entry, filled.clone(), self.attempt_timeout());
+                        // Awaited here rather than in a function of its own: each level of
+                        // future would hold (and move) the request again.
+                        match client.call_once(attempt, op).await {
+                            Ok(answer) if T::SETTLES => answer.settle().await,
+                            other => other,
+                        }
                     }
                 };
                 let ended = self.now();
@@ -229,23 +239,15 @@ impl Router {
     }
 }
 
-/// One call to `entry`: the request takes the deployment's model (or `model`, for a
-/// wildcard group) and, where the request
-/// sets none, its base, key, timeout (else the router's `timeout`) and retries; then it
-/// goes by the provider route.
-async fn call_deployment<R, T>(
-    client: &Client,
+/// Ready `request` for a call to `entry`: it takes the deployment's model (or `model`, for
+/// a wildcard group) and, where the request sets none, its base, key, timeout (else the
+/// router's `timeout`) and retries; then it goes by the provider route.
+fn for_deployment<R: RoutedRequest>(
+    request: &mut R,
     entry: &Entry,
     model: Option<String>,
     router_timeout: Option<Duration>,
-    mut request: R,
-    op: Op<R, T>,
-) -> Result<T>
-where
-    R: RoutedRequest + Send + 'static,
-    T: Routed + MockReply<R>,
-    Result<T>: Scrub,
-{
+) {
     let deployment = &entry.deployment;
     match model {
         Some(model) => *request.model_mut() = model,
@@ -265,6 +267,4 @@ where
         // None stays None for 0: `call_once` sends without transport retries.
         options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
-    let answer = client.call_once(request, op).await?;
-    answer.settle().await
 }
