@@ -29,6 +29,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **Which group.** A request's model names a group, or an
+//! [alias](RouterBuilder::group_alias) of one, or matches a wildcard group (`openai/*`,
+//! see [`RouterBuilder::deployment`]); any other model goes by its prefix.
+//!
 //! **How a call goes.** The group's deployments that are not cooling down (and, with
 //! [`pre_call_checks`](RouterBuilder::pre_call_checks), whose context window fits the
 //! request) are candidates; the [`Strategy`] picks one, and the pick counts against its
@@ -38,8 +42,10 @@
 //! transport-level retries (0 unless set: the router retries, where it can pick another
 //! deployment). On failure the deployment's failures in the minute are counted — past
 //! `allowed_fails` it cools down for `cooldown_time`, and a rate limit (429) cools it down
-//! at once, for its `retry-after` if longer — and the router retries in the group
-//! (`num_retries`, or the retry policy's count for the error's kind; only errors that
+//! at once, for its `retry-after` if longer; never with
+//! [`disable_cooldowns`](RouterBuilder::disable_cooldowns) — and the router retries in the group
+//! (`num_retries`, or the retry policy's count for the error's kind — the group's own
+//! policy where it has one; only errors that
 //! [`is_retryable`](crate::Error::is_retryable) unless the policy names their kind), then
 //! moves to the group's fallbacks. A stream counts as answered
 //! once its first chunk arrived: before that, it is retried and falls back like any call.
