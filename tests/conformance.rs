@@ -1077,14 +1077,16 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
     let builder =
         RouterBuilder::from_config_str_with_env(&yaml, "litellm_config.yaml", env).unwrap();
     assert!(
-        builder
+        !builder
             .ignored_config_keys()
             .iter()
             .any(|key| key.contains("disable_cooldowns")),
         "{:?}",
         builder.ignored_config_keys()
     );
+    // The file disables cooldowns for the proxy; this router wants them back, to show one.
     let router = builder
+        .disable_cooldowns(false)
         .deployment(
             Deployment::new("gpt-4o-mini", "mishikallm_proxy/gpt-4o-mini")
                 .id("via-proxy")
@@ -1120,7 +1122,7 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
             .await
             .unwrap();
         assert_eq!(answer.content(), Some(format!("hello {n}").as_str()));
-        seen.insert(answer.metadata().route().unwrap().deployment.clone());
+        seen.insert(answer.metadata().route().unwrap().deployment.to_string());
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen.contains("via-proxy"), "{seen:?}");
@@ -1140,7 +1142,7 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
         .unwrap();
     let route = answer.metadata().route().unwrap();
     assert_eq!(
-        (route.group.as_str(), route.attempts, route.fallbacks),
+        (&*route.group, route.attempts, route.fallbacks),
         ("gpt-4o-mini", 2, 1)
     );
     assert_eq!(answer.content(), Some("fall back"));

@@ -164,7 +164,7 @@ fn ask(group: &str) -> ChatRequest {
 }
 
 fn deployment_of(response: &ChatResponse) -> String {
-    response.metadata().route().unwrap().deployment.clone()
+    response.metadata().route().unwrap().deployment.to_string()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -306,6 +306,68 @@ async fn least_busy_picks_the_deployment_with_fewest_calls_in_flight() {
         assert_eq!(deployment_of(&second), "fast");
         assert_eq!(deployment_of(&held.await.unwrap()), "slow");
     }
+}
+
+/// The router retries, so a deployment's calls get no transport-level retries unless it
+/// sets `max_retries` (or the request sets `num_retries`), whatever the client's own
+/// retry policy says.
+#[tokio::test]
+async fn a_deployment_gets_transport_retries_only_when_it_asks_for_them() {
+    let gateway = MockGateway::start().await.unwrap();
+    let router = Router::builder()
+        .deployment(Deployment::new("plain", "mishikallm_proxy/m").id("plain"))
+        .deployment(
+            Deployment::new("retried", "mishikallm_proxy/m")
+                .id("retried")
+                .max_retries(1),
+        )
+        .num_retries(0)
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .api_base(gateway.base_url())
+        .retry_policy(mishika::RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+            max_retry_after: Duration::from_secs(1),
+            deadline: None,
+        })
+        .router(router)
+        .build()
+        .unwrap();
+    let attempts = |gateway: &MockGateway| {
+        let sent = gateway.requests().len();
+        gateway.clear_requests();
+        sent
+    };
+    let boom = || ScriptedResponse::error(500, "boom", "server_error", "500");
+
+    gateway.push_response(boom());
+    let error = client
+        .chat(ChatRequest::new("plain", [ChatMessage::user("x")]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InternalServer);
+    assert_eq!(attempts(&gateway), 1, "no transport retry by default");
+
+    gateway.push_response(boom());
+    let answer = client
+        .chat(ChatRequest::new("retried", [ChatMessage::user("y")]))
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("y"));
+    assert_eq!(answer.metadata().route().unwrap().attempts, 1);
+    assert_eq!(attempts(&gateway), 2, "the deployment's max_retries");
+
+    gateway.push_response(boom());
+    gateway.push_response(boom());
+    let answer = client
+        .chat(ChatRequest::new("plain", [ChatMessage::user("z")]).num_retries(2))
+        .await
+        .unwrap();
+    assert_eq!(answer.content(), Some("z"));
+    assert_eq!(attempts(&gateway), 3, "the request's own num_retries");
 }
 
 #[tokio::test]
@@ -500,11 +562,7 @@ async fn a_429_cools_down_at_once_for_its_retry_after() {
     assert_eq!(answer.content(), Some("hi"));
     let route = answer.metadata().route().unwrap();
     assert_eq!(
-        (
-            route.group.as_str(),
-            route.deployment.as_str(),
-            route.model.as_str()
-        ),
+        (&*route.group, &*route.deployment, &*route.model),
         ("g", "only", "mishikallm_proxy/m")
     );
 }
@@ -537,8 +595,8 @@ async fn retries_then_fallbacks_in_order_with_exact_attempt_counts() {
     );
     let answer = client.chat(ask("first")).await.unwrap();
     let route = answer.metadata().route().unwrap();
-    assert_eq!(route.group, "third");
-    assert_eq!(route.deployment, "t");
+    assert_eq!(&*route.group, "third");
+    assert_eq!(&*route.deployment, "t");
     assert_eq!((route.attempts, route.fallbacks), (7, 2));
     assert_eq!((sim.calls("f"), sim.calls("s"), sim.calls("t")), (3, 3, 1));
     assert_eq!(answer.content(), Some("from t"));
@@ -594,7 +652,7 @@ async fn context_window_and_content_policy_go_to_their_own_lists() {
     let client = client(router, &sim);
     sim.fail_next("small", &[ErrorKind::ContextWindowExceeded]);
     let answer = client.chat(ask("small")).await.unwrap();
-    assert_eq!(answer.metadata().route().unwrap().group, "big");
+    assert_eq!(&*answer.metadata().route().unwrap().group, "big");
     assert_eq!(
         sim.calls("small"),
         1,
@@ -602,7 +660,7 @@ async fn context_window_and_content_policy_go_to_their_own_lists() {
     );
     sim.fail_next("small", &[ErrorKind::ContentPolicyViolation]);
     let answer = client.chat(ask("small")).await.unwrap();
-    assert_eq!(answer.metadata().route().unwrap().group, "safe");
+    assert_eq!(&*answer.metadata().route().unwrap().group, "safe");
     assert_eq!(sim.calls("other"), 0);
 
     // The pre-call check: a deployment whose window the request overflows is skipped;
@@ -652,7 +710,7 @@ async fn streams_fall_back_before_their_first_chunk_only() {
     let client = client(router, &sim);
     sim.fail_next("f", &[ErrorKind::ServiceUnavailable]);
     let mut stream = client.chat_stream(ask("first")).await.unwrap();
-    assert_eq!(stream.metadata().route().unwrap().group, "second");
+    assert_eq!(&*stream.metadata().route().unwrap().group, "second");
     let mut whole = ChatStreamAccumulator::default();
     while let Some(chunk) = stream.next().await {
         whole.push(&chunk.unwrap());
@@ -680,7 +738,7 @@ async fn streams_fall_back_before_their_first_chunk_only() {
         .unwrap();
     let client = Client::builder().router(router).build().unwrap();
     let mut stream = client.chat_stream(ask("first")).await.unwrap();
-    assert_eq!(stream.metadata().route().unwrap().deployment, "f");
+    assert_eq!(&*stream.metadata().route().unwrap().deployment, "f");
     assert_eq!(stream.next().await.unwrap().unwrap().content(), Some("Hel"));
     let error = stream.next().await.unwrap().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Stream);
@@ -705,7 +763,7 @@ async fn fail_group_drills_the_fallbacks_without_io() {
     let client = client(router, &sim);
     let answer = client.chat(ask("primary")).await.unwrap();
     let route = answer.metadata().route().unwrap();
-    assert_eq!((route.group.as_str(), route.fallbacks), ("backup", 1));
+    assert_eq!((&*route.group, route.fallbacks), ("backup", 1));
     assert_eq!(sim.calls("p"), 0);
 }
 
@@ -781,7 +839,7 @@ async fn the_router_timeout_bounds_each_attempt_where_the_deployment_sets_none()
         started.elapsed()
     );
     let route = answer.metadata().route().unwrap();
-    assert_eq!((route.deployment.as_str(), route.fallbacks), ("quick", 1));
+    assert_eq!((&*route.deployment, route.fallbacks), ("quick", 1));
     // A deployment's own timeout beats the router's.
     let answer = client.chat(ask("patient")).await.unwrap();
     assert_eq!(deployment_of(&answer), "patient");
@@ -891,7 +949,7 @@ async fn mock_answers_come_without_any_request() {
     let client = self::client(router, &sim);
     let answer = client.chat(ask("g").mock_response("canned")).await.unwrap();
     assert_eq!(answer.content(), Some("canned"));
-    assert_eq!(answer.metadata().route().unwrap().deployment, "a");
+    assert_eq!(&*answer.metadata().route().unwrap().deployment, "a");
     assert_eq!(sim.calls("a"), 0);
 }
 

@@ -169,8 +169,6 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
             "model_list[0].model_info.mode",
             "model_list[2].litellm_params.temperature",
             "model_list[3].litellm_params.api_version",
-            "model_list[5]",
-            "router_settings.retry_policy.ServiceUnavailableErrorRetries",
             "router_settings.redis_host",
             "litellm_settings.num_retries",
             "litellm_settings.request_timeout",
@@ -182,8 +180,10 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
     let router = builder.build().unwrap();
     assert_eq!(
         router.groups(),
-        ["claude", "gpt-4o", "gpt-4o-mini", "haiku"]
+        ["*", "claude", "gpt-4o", "gpt-4o-mini", "haiku"]
     );
+    // The wildcard group: every model no group is named after.
+    assert_eq!(models(&router, "*"), ["openai/*"]);
     assert_eq!(models(&router, "gpt-4o"), ["mishikallm_proxy/gpt-4o"]);
     assert_eq!(
         models(&router, "claude"),
@@ -229,8 +229,8 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
     let route = answer.metadata().route().unwrap();
     assert_eq!(
         (
-            route.group.as_str(),
-            route.deployment.as_str(),
+            &*route.group,
+            &*route.deployment,
             route.attempts,
             route.fallbacks
         ),
@@ -252,7 +252,7 @@ async fn a_litellm_config_loads_into_groups_deployments_and_settings() {
     let long = ChatRequest::new("gpt-4o", [ChatMessage::user("x".repeat(8000))]);
     let answer = client.chat(long.mock_response("fits")).await.unwrap();
     let route = answer.metadata().route().unwrap();
-    assert_eq!((route.group.as_str(), route.fallbacks), ("claude", 1));
+    assert_eq!((&*route.group, route.fallbacks), ("claude", 1));
     assert_eq!(primary.request_count(), 1);
 }
 
@@ -327,7 +327,6 @@ fn the_conformance_proxy_config_loads() {
             "litellm_settings.num_retries",
             "litellm_settings.telemetry",
             "litellm_settings.drop_params",
-            "router_settings.disable_cooldowns",
             "general_settings.master_key",
         ]
     );
@@ -531,4 +530,174 @@ fn a_file_that_cannot_be_read_or_a_bad_fallback_is_a_config_error_naming_it() {
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(error.message().starts_with("fallbacks.yaml: "), "{error}");
     assert!(error.message().contains("nowhere"), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------
+// disable_cooldowns, model_group_alias, model_group_retry_policy, wildcard groups.
+// ---------------------------------------------------------------------------------------
+
+/// A client of `yaml`'s router with the `up/` and `down/` providers of `provider`.
+fn up_down_client(yaml: &str, provider: &UpDown) -> Client {
+    let router = Router::from_config_str(yaml, "config.yaml").unwrap();
+    Client::builder()
+        .provider("up", provider.clone())
+        .provider("down", provider.down())
+        .router(router)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn disable_cooldowns_keeps_a_failing_deployment_in_play() {
+    let yaml = r#"
+model_list:
+  - {model_name: solo, litellm_params: {model: down/a}}
+router_settings:
+  num_retries: 0
+  allowed_fails: 0
+  cooldown_time: 600
+  disable_cooldowns: DISABLE
+"#;
+    // Cooldowns on: the first failure cools the only deployment down, and the next call
+    // is a rate limit without a call.
+    let provider = UpDown::default();
+    let client = up_down_client(&yaml.replace("DISABLE", "false"), &provider);
+    for _ in 0..3 {
+        let _ = client.chat(ask("solo")).await.unwrap_err();
+    }
+    let error = client.chat(ask("solo")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(provider.calls("down/a"), 1);
+
+    // Cooldowns off: every call reaches it and fails as it does.
+    let provider = UpDown::default();
+    let client = up_down_client(&yaml.replace("DISABLE", "true"), &provider);
+    for _ in 0..4 {
+        let error = client.chat(ask("solo")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InternalServer);
+    }
+    assert_eq!(provider.calls("down/a"), 4);
+}
+
+#[tokio::test]
+async fn model_group_alias_sends_an_alias_to_its_group() {
+    let yaml = r#"
+model_list:
+  - {model_name: gpt-4o, litellm_params: {model: up/four}}
+router_settings:
+  model_group_alias:
+    gpt4: gpt-4o
+    legacy: {model: gpt-4o, hidden: true, colour: blue}
+"#;
+    let builder = RouterBuilder::from_config_str_with_env(yaml, "config.yaml", env(&[])).unwrap();
+    assert_eq!(
+        builder.ignored_config_keys(),
+        ["router_settings.model_group_alias.legacy.colour"]
+    );
+    let provider = UpDown::default();
+    let client = up_down_client(yaml, &provider);
+    for alias in ["gpt4", "legacy", "gpt-4o"] {
+        let answer = client.chat(ask(alias)).await.unwrap();
+        assert_eq!(answer.content(), Some("from up/four"), "{alias}");
+        assert_eq!(&*answer.metadata().route().unwrap().group, "gpt-4o");
+    }
+    assert_eq!(provider.calls("up/four"), 3);
+
+    // An alias of a group without deployments, or one without its group, names the file
+    // and the key.
+    let bad = yaml.replace("gpt4: gpt-4o", "gpt4: gpt-5");
+    let error = Router::from_config_str(&bad, "config.yaml").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(error.message().starts_with("config.yaml: "), "{error}");
+    assert!(error.message().contains("`gpt4`") && error.message().contains("`gpt-5`"));
+    let bad = yaml.replace(
+        "{model: gpt-4o, hidden: true, colour: blue}",
+        "{hidden: true}",
+    );
+    let error = RouterBuilder::from_config_str_with_env(&bad, "config.yaml", env(&[])).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "config.yaml: router_settings: model_group_alias.legacy.model: missing: the model \
+         group it names"
+    );
+}
+
+#[tokio::test]
+async fn model_group_retry_policy_replaces_the_retry_policy_for_its_group() {
+    let yaml = r#"
+model_list:
+  - {model_name: patient, litellm_params: {model: down/p}}
+  - {model_name: plain, litellm_params: {model: down/q}}
+router_settings:
+  num_retries: 5
+  disable_cooldowns: true
+  retry_policy: {InternalServerErrorRetries: 1, RateLimitErrorRetries: 4}
+  model_group_retry_policy:
+    patient: {InternalServerErrorRetries: 3, TeapotErrorRetries: 1}
+"#;
+    let builder = RouterBuilder::from_config_str_with_env(yaml, "config.yaml", env(&[])).unwrap();
+    assert_eq!(
+        builder.ignored_config_keys(),
+        ["router_settings.model_group_retry_policy.patient.TeapotErrorRetries"]
+    );
+    let provider = UpDown::default();
+    let client = up_down_client(yaml, &provider);
+    let error = client.chat(ask("patient")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InternalServer);
+    assert_eq!(
+        provider.calls("down/p"),
+        4,
+        "the group's own policy: 3 retries"
+    );
+    let _ = client.chat(ask("plain")).await.unwrap_err();
+    assert_eq!(provider.calls("down/q"), 2, "the router's policy: 1 retry");
+
+    let bad = yaml.replace(
+        "InternalServerErrorRetries: 3",
+        "InternalServerErrorRetries: lots",
+    );
+    let error = RouterBuilder::from_config_str_with_env(&bad, "config.yaml", env(&[])).unwrap_err();
+    assert_eq!(
+        error.message(),
+        "config.yaml: router_settings: model_group_retry_policy.patient.\
+         InternalServerErrorRetries: expected a number, got \"lots\""
+    );
+    // A policy for a group without deployments is an error when the router is built.
+    let bad = yaml.replace("    patient: {", "    patience: {");
+    let error = Router::from_config_str(&bad, "config.yaml").unwrap_err();
+    assert!(error.message().contains("`patience`"), "{error}");
+}
+
+#[tokio::test]
+async fn wildcard_groups_route_matching_models_with_the_star_filled_in() {
+    let yaml = r#"
+model_list:
+  - {model_name: "openai/*", litellm_params: {model: "up/*"}}
+  - {model_name: "openai/gpt-4*", litellm_params: {model: "up/four-*"}}
+  - {model_name: "openai/exact", litellm_params: {model: up/named}}
+  - {model_name: "fixed-*", litellm_params: {model: up/fixed}}
+"#;
+    let builder = RouterBuilder::from_config_str_with_env(yaml, "config.yaml", env(&[])).unwrap();
+    assert!(builder.ignored_config_keys().is_empty());
+    let provider = UpDown::default();
+    let client = up_down_client(yaml, &provider);
+    for (asked, called, group) in [
+        // The most specific pattern first: the longer one.
+        ("openai/gpt-4o", "up/four-o", "openai/gpt-4*"),
+        ("openai/o1-mini", "up/o1-mini", "openai/*"),
+        // A group named after the model beats every pattern.
+        ("openai/exact", "up/named", "openai/exact"),
+        // A deployment model without `*` is called as written.
+        ("fixed-anything", "up/fixed", "fixed-*"),
+    ] {
+        let answer = client.chat(ask(asked)).await.unwrap();
+        assert_eq!(
+            answer.content(),
+            Some(format!("from {called}").as_str()),
+            "{asked}"
+        );
+        let route = answer.metadata().route().unwrap();
+        assert_eq!((&*route.group, &*route.model), (group, called), "{asked}");
+        assert_eq!(provider.calls(called), 1, "{asked}");
+    }
 }

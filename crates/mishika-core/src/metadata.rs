@@ -2,7 +2,7 @@
 //! LiteLLM-style gateways report.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -35,11 +35,11 @@ pub struct ResponseMetadata {
 #[non_exhaustive]
 pub struct RouteInfo {
     /// The model group that answered (the one asked for, or a fallback).
-    pub group: String,
+    pub group: Arc<str>,
     /// The id of the deployment that answered.
-    pub deployment: String,
+    pub deployment: Arc<str>,
     /// The deployment's own model name (`mishikallm_proxy/gpt-4o` …).
-    pub model: String,
+    pub model: Arc<str>,
     /// Calls to deployments it took, this one included.
     pub attempts: u32,
     /// Fallback groups moved to before this answer (0 when the first group answered).
@@ -50,9 +50,9 @@ impl RouteInfo {
     /// A route: `group`'s deployment `deployment` (model `model`) answered after
     /// `attempts` calls and `fallbacks` moves to fallback groups.
     pub fn new(
-        group: impl Into<String>,
-        deployment: impl Into<String>,
-        model: impl Into<String>,
+        group: impl Into<Arc<str>>,
+        deployment: impl Into<Arc<str>>,
+        model: impl Into<Arc<str>>,
         attempts: u32,
         fallbacks: u32,
     ) -> RouteInfo {

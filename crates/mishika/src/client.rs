@@ -144,6 +144,10 @@ struct Inner {
     model_router: Option<Router>,
     settings: Settings,
     transport: Arc<dyn Transport>,
+    /// The same stack without transport-level retries, for a router's calls to its
+    /// deployments (the router retries): what `num_retries(0)` does, without the marker
+    /// every such request would otherwise carry.
+    once: Arc<dyn Transport>,
     /// Endpoint URIs parsed once for all calls.
     endpoints: Arc<EndpointCache>,
 }
@@ -255,7 +259,40 @@ impl Client {
         T: MockReply<R>,
         Result<T>: Scrub,
     {
-        let (provider, call, request) = self.route(request)?;
+        self.call_via(request, op, &self.inner.transport).await
+    }
+
+    /// [`call_routed`](Client::call_routed) with no transport-level retries unless the
+    /// request sets its own: a router's call to a deployment, which the router retries.
+    pub(crate) fn call_once<R, T>(
+        &self,
+        request: R,
+        op: Op<R, T>,
+    ) -> impl Future<Output = Result<T>> + '_
+    where
+        R: RoutedRequest + 'static,
+        T: MockReply<R> + 'static,
+        Result<T>: Scrub,
+    {
+        let transport = match request.request_options().num_retries {
+            None => &self.inner.once,
+            Some(_) => &self.inner.transport,
+        };
+        self.call_via(request, op, transport)
+    }
+
+    async fn call_via<R, T>(
+        &self,
+        request: R,
+        op: Op<R, T>,
+        transport: &Arc<dyn Transport>,
+    ) -> Result<T>
+    where
+        R: RoutedRequest,
+        T: MockReply<R>,
+        Result<T>: Scrub,
+    {
+        let (provider, call, request) = self.route_via(request, transport)?;
         if let Some(answer) = &request.request_options().mock {
             return T::mock(&request, answer);
         }
@@ -283,7 +320,7 @@ impl Client {
             .inner
             .router
             .route_named(if forced { proxy::PREFIX } else { prefix })?;
-        let call = self.call_named(route, options);
+        let call = self.call_named(route, options, &self.inner.transport);
         with_deadline(call.deadline(), route.provider.list_models(&call))
             .await
             .scrubbed(&call)
@@ -293,7 +330,15 @@ impl Client {
     /// its model name. With force-proxy on (client, request or `MISHIKALLM_PROXY=true`)
     /// every model goes to the proxy unchanged; only a leading `mishikallm_proxy/` is
     /// stripped.
-    pub fn route<R: RoutedRequest>(&self, mut request: R) -> Result<(Arc<dyn Provider>, Call, R)> {
+    pub fn route<R: RoutedRequest>(&self, request: R) -> Result<(Arc<dyn Provider>, Call, R)> {
+        self.route_via(request, &self.inner.transport)
+    }
+
+    fn route_via<R: RoutedRequest>(
+        &self,
+        mut request: R,
+        transport: &Arc<dyn Transport>,
+    ) -> Result<(Arc<dyn Provider>, Call, R)> {
         request.check()?;
         let forced = request
             .request_options()
@@ -310,7 +355,7 @@ impl Client {
             self.inner.router.resolve_route(request.model_mut())?
         };
         request.model_mut().replace_range(..strip, "");
-        let call = self.call_named(route, request.request_options());
+        let call = self.call_named(route, request.request_options(), transport);
         Ok((Arc::clone(&route.provider), call, request))
     }
 
@@ -318,10 +363,15 @@ impl Client {
     /// process-wide > the provider's environment > its default.
     pub fn call_for(&self, prefix: &str, options: &RequestOptions) -> Result<Call> {
         let route = self.inner.router.route_named(prefix)?;
-        Ok(self.call_named(route, options))
+        Ok(self.call_named(route, options, &self.inner.transport))
     }
 
-    fn call_named(&self, route: &Route, options: &RequestOptions) -> Call {
+    fn call_named(
+        &self,
+        route: &Route,
+        options: &RequestOptions,
+        transport: &Arc<dyn Transport>,
+    ) -> Call {
         let settings = &self.inner.settings;
         let process = if settings.process_wide {
             settings::process_wide(&route.prefix)
@@ -333,7 +383,7 @@ impl Client {
         // Only the request's own overrides travel with it; the transport decorators hold the
         // client's defaults.
         let policy: CallPolicy = options.policy();
-        Call::new(Arc::clone(&self.inner.transport), Arc::clone(&route.name))
+        Call::new(Arc::clone(transport), Arc::clone(&route.name))
             .with_spec(route.spec)
             .with_api_base(api_base)
             .with_api_key(api_key)
@@ -605,6 +655,10 @@ impl ClientBuilder {
         };
         // Retries sit right above the byte mover; the idle watch wraps the body that is
         // finally handed out.
+        let once: Arc<dyn Transport> = Arc::new(
+            IdleTimeoutTransport::new(Arc::clone(&base), self.settings.stream_idle_timeout)
+                .with_stream_deadline(self.settings.stream_deadline),
+        );
         let retrying: Arc<dyn Transport> = Arc::new(
             RetryTransport::new(base, self.retry)
                 .error_body_idle_timeout(self.settings.stream_idle_timeout)
@@ -620,6 +674,7 @@ impl ClientBuilder {
                 model_router: self.model_router,
                 settings: self.settings,
                 transport,
+                once,
                 endpoints: Arc::default(),
             }),
         })

@@ -34,6 +34,10 @@
 //!   puts its prefix in front of the model. A model without a prefix, whose provider
 //!   LiteLLM infers from its own model list, is taken as `anthropic/<x>` when its name
 //!   starts with `claude`, else as `openai/<x>`: write the prefix for anything else.
+//! - Wildcard groups: a `model_name` with `*` (`openai/*`, `bedrock/meta.llama3*`) serves
+//!   every requested model it matches that no group is named after, and a deployment
+//!   model with `*` (`openai/*`) calls the requested model's matching part in its place
+//!   (see [`RouterBuilder::deployment`]).
 //! - `router_settings`: `routing_strategy` (see [`Strategy::from_litellm`]; one mishika
 //!   does not have is an error), `num_retries`, `allowed_fails`, `cooldown_time`
 //!   (seconds), `retry_policy` (`RateLimitErrorRetries`, `TimeoutErrorRetries`,
@@ -44,7 +48,14 @@
 //!   `fallbacks`, `context_window_fallbacks`, `content_policy_fallbacks` (LiteLLM's list
 //!   of one-key maps, `[{"gpt-4o": ["claude"]}]`; a `"*"` key in `fallbacks` gives the
 //!   default fallbacks), `default_fallbacks`, `max_fallbacks`, `enable_pre_call_checks`
-//!   and `timeout` (seconds, to [`RouterBuilder::timeout`]).
+//!   and `timeout` (seconds, to [`RouterBuilder::timeout`]); `retry_policy` also takes
+//!   `ServiceUnavailableErrorRetries` and `NotFoundErrorRetries`, and
+//!   `model_group_retry_policy` (a group to such a map, to
+//!   [`group_retries_for`](RouterBuilder::group_retries_for): a group's own policy
+//!   replaces `retry_policy` for it), `disable_cooldowns` (to
+//!   [`disable_cooldowns`](RouterBuilder::disable_cooldowns)) and `model_group_alias` (an
+//!   alias to a group's name, or to `{model: <group>, hidden: true}`, to
+//!   [`group_alias`](RouterBuilder::group_alias)).
 //! - `litellm_settings`: `num_retries`, `request_timeout` (as the router's `timeout`),
 //!   `allowed_fails`, `cooldown_time` and the four fallback keys. Where `router_settings`
 //!   sets the same, it wins.
@@ -55,8 +66,8 @@
 //! number or a flag is parsed from it). A variable that is not set is an error naming it.
 //!
 //! **Everything else** — `general_settings`, the other `litellm_settings`, `litellm_params`
-//! such as `temperature` or `drop_params`, `model_info.mode`, redis settings, wildcard
-//! (`*`) model groups, a `litellm_settings` key that `router_settings` overrides — is not
+//! such as `temperature` or `drop_params`, `model_info.mode`, redis settings, a retry
+//! policy's `DefaultRetries`, a `litellm_settings` key that `router_settings` overrides — is not
 //! used: each such key is logged as a warning (target `mishika::router`) and listed, as a
 //! dotted path like `model_list[2].litellm_params.drop_params`, by
 //! [`RouterBuilder::ignored_config_keys`]. Values under ignored keys are not read, so an
@@ -169,6 +180,9 @@ struct Settings {
     max_fallbacks: Option<u32>,
     pre_call_checks: Option<bool>,
     timeout: Option<Duration>,
+    disable_cooldowns: Option<bool>,
+    aliases: Vec<(String, String)>,
+    group_retry_policy: Vec<(String, ErrorKind, u32)>,
 }
 
 /// Groups and the groups they fall back to, in the file's order.
@@ -221,6 +235,15 @@ impl Settings {
         if let Some(timeout) = self.timeout {
             builder = builder.timeout(timeout);
         }
+        if let Some(disable) = self.disable_cooldowns {
+            builder = builder.disable_cooldowns(disable);
+        }
+        for (alias, group) in self.aliases {
+            builder = builder.group_alias(alias, group);
+        }
+        for (group, kind, retries) in self.group_retry_policy {
+            builder = builder.group_retries_for(group, kind, retries);
+        }
         builder
     }
 }
@@ -239,8 +262,17 @@ const POLICY_ERRORS: [(&str, ErrorKind); 6] = [
     ("InternalServerError", ErrorKind::InternalServer),
 ];
 
+/// The LiteLLM error classes only `retry_policy` has keys for (with `Retries`).
+const RETRY_ONLY_ERRORS: [(&str, ErrorKind); 2] = [
+    ("ServiceUnavailableError", ErrorKind::ServiceUnavailable),
+    ("NotFoundError", ErrorKind::NotFound),
+];
+
 /// The `router_settings` keys mishika reads.
-const ROUTER_KEYS: [&str; 13] = [
+const ROUTER_KEYS: [&str; 16] = [
+    "disable_cooldowns",
+    "model_group_alias",
+    "model_group_retry_policy",
     "routing_strategy",
     "num_retries",
     "allowed_fails",
@@ -683,8 +715,7 @@ impl Reader<'_> {
         Ok(builder)
     }
 
-    /// The deployment `model_list[index]` describes, or `None` for one mishika cannot
-    /// serve (a wildcard group).
+    /// The deployment `model_list[index]` describes.
     fn model_entry(&mut self, index: usize, entry: &Value) -> Result<Option<Deployment>, Error> {
         let path = format!("model_list[{index}]");
         let Value::Mapping(entry) = entry else {
@@ -705,13 +736,6 @@ impl Reader<'_> {
         let Some(group) = group.filter(|group| !group.trim().is_empty()) else {
             return Err(self.error(unnamed, "missing: every model needs a model_name"));
         };
-        if group.contains('*') {
-            self.ignore(
-                path,
-                "wildcard model groups are not supported: name each model",
-            );
-            return Ok(None);
-        }
         let label = format!("{path} ({group})");
         let at = |key: &'static str| At { entry: &label, key };
         let params = match entry.get("litellm_params") {
@@ -974,19 +998,40 @@ impl Reader<'_> {
                 settings.content_policy_fallbacks = self.fallbacks(value, at, false)?;
             }
             "retry_policy" => {
-                for (kind, count, key) in self.policy(section, name, value, "Retries")? {
-                    let at = At {
-                        entry: section,
-                        key: &key,
-                    };
-                    let count = u32::try_from(count)
-                        .map_err(|_| self.error(at, format_args!("{count} is too large")))?;
+                for (kind, count) in self.retry_policy(section, name, value)? {
                     settings.retry_policy.push((kind, count));
                 }
             }
             "allowed_fails_policy" => {
-                for (kind, count, _) in self.policy(section, name, value, "AllowedFails")? {
+                for (kind, count, _) in self.policy(section, name, value, "AllowedFails", &[])? {
                     settings.allowed_fails_policy.push((kind, count));
+                }
+            }
+            "disable_cooldowns" => settings.disable_cooldowns = self.flag(value, at)?,
+            "model_group_alias" => self.aliases(section, name, value, settings)?,
+            "model_group_retry_policy" => {
+                let groups = match value {
+                    Value::Null => return Ok(()),
+                    Value::Mapping(groups) => groups,
+                    other => {
+                        let scalar = self.scalar(other, at)?;
+                        return Err(self.error(
+                            at,
+                            format_args!(
+                                "expected a map of model groups to retry policies \
+                                 ({{\"gpt-4o\": {{\"RateLimitErrorRetries\": 3}}}}), got {scalar}"
+                            ),
+                        ));
+                    }
+                };
+                for (group, policy) in groups {
+                    let group = key_text(group);
+                    let path = format!("{name}.{group}");
+                    for (kind, count) in self.retry_policy(section, &path, policy)? {
+                        settings
+                            .group_retry_policy
+                            .push((group.clone(), kind, count));
+                    }
                 }
             }
             _ => self.ignore(format!("{section}.{name}"), "not used"),
@@ -994,14 +1039,100 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// A `retry_policy` / `allowed_fails_policy` map: each known error class with
-    /// `suffix` to its kind, its count and its key.
+    /// A `retry_policy` map (the router's, or one group's in `model_group_retry_policy`):
+    /// each known error class to its kind and count.
+    fn retry_policy(
+        &mut self,
+        section: &str,
+        name: &str,
+        value: &Value,
+    ) -> Result<Vec<(ErrorKind, u32)>, Error> {
+        let mut policy = Vec::new();
+        for (kind, count, key) in
+            self.policy(section, name, value, "Retries", &RETRY_ONLY_ERRORS)?
+        {
+            let at = At {
+                entry: section,
+                key: &key,
+            };
+            let count = u32::try_from(count)
+                .map_err(|_| self.error(at, format_args!("{count} is too large")))?;
+            policy.push((kind, count));
+        }
+        Ok(policy)
+    }
+
+    /// `model_group_alias`: each alias to the group it names, written as the group's name
+    /// or as `{model: <group>, hidden: true}` (`hidden` only hides it from LiteLLM's model
+    /// list, which mishika has not).
+    fn aliases(
+        &mut self,
+        section: &str,
+        name: &str,
+        value: &Value,
+        settings: &mut Settings,
+    ) -> Result<(), Error> {
+        let aliases = match value {
+            Value::Null => return Ok(()),
+            Value::Mapping(aliases) => aliases,
+            other => {
+                let at = At {
+                    entry: section,
+                    key: name,
+                };
+                let scalar = self.scalar(other, at)?;
+                return Err(self.error(
+                    at,
+                    format_args!(
+                        "expected a map of aliases to model groups (\"gpt4\": \"gpt-4o\"), got {scalar}"
+                    ),
+                ));
+            }
+        };
+        for (alias, target) in aliases {
+            let alias = key_text(alias);
+            let key = format!("{name}.{alias}");
+            let at = At {
+                entry: section,
+                key: &key,
+            };
+            let target = match target {
+                Value::Mapping(item) => {
+                    for (field, _) in item {
+                        let field = key_text(field);
+                        if field != "model" && field != "hidden" {
+                            self.ignore(format!("{section}.{key}.{field}"), "not used");
+                        }
+                    }
+                    let model_key = format!("{key}.model");
+                    let at = At {
+                        entry: section,
+                        key: &model_key,
+                    };
+                    match item.get("model") {
+                        Some(model) => self.text(model, at)?,
+                        None => return Err(self.error(at, "missing: the model group it names")),
+                    }
+                }
+                other => self.text(other, at)?,
+            };
+            match target.filter(|target| !target.trim().is_empty()) {
+                Some(target) => settings.aliases.push((alias, target)),
+                None => return Err(self.error(at, "expected the model group it names")),
+            }
+        }
+        Ok(())
+    }
+
+    /// A `retry_policy` / `allowed_fails_policy` map: each known error class (of
+    /// [`POLICY_ERRORS`] and `more`) with `suffix` to its kind, its count and its key.
     fn policy(
         &mut self,
         section: &str,
         name: &str,
         value: &Value,
         suffix: &str,
+        more: &[(&str, ErrorKind)],
     ) -> Result<Vec<(ErrorKind, u64, String)>, Error> {
         let map = match value {
             Value::Null => return Ok(Vec::new()),
@@ -1028,7 +1159,12 @@ impl Reader<'_> {
             let key = format!("{name}.{class}");
             let kind = class
                 .strip_suffix(suffix)
-                .and_then(|class| POLICY_ERRORS.iter().find(|(name, _)| *name == class))
+                .and_then(|class| {
+                    POLICY_ERRORS
+                        .iter()
+                        .chain(more)
+                        .find(|(name, _)| *name == class)
+                })
                 .map(|(_, kind)| *kind);
             match kind {
                 None => self.ignore(

@@ -29,6 +29,9 @@ pub(crate) trait Routed: Sized + Send + 'static {
         None
     }
 
+    /// Whether [`settle`](Routed::settle) does anything (a stream); other answers skip it.
+    const SETTLES: bool = false;
+
     /// The answer once it counts as given, or the error it turned out to be.
     fn settle(self) -> impl Future<Output = Result<Self>> + Send {
         std::future::ready(Ok(self))
@@ -73,6 +76,8 @@ impl<T: StreamFrame> Routed for ResponseStream<T> {
     fn metadata_mut(&mut self) -> &mut ResponseMetadata {
         ResponseStream::metadata_mut(self)
     }
+
+    const SETTLES: bool = true;
 
     async fn settle(mut self) -> Result<Self> {
         let first = self.next().await;
@@ -136,7 +141,7 @@ impl Router {
         &self,
         client: &Client,
         group: &Group,
-        request: R,
+        mut request: R,
         op: Op<R, T>,
     ) -> Result<T>
     where
@@ -144,27 +149,35 @@ impl Router {
         T: Routed + MockReply<R>,
         Result<T>: Scrub,
     {
-        let tokens = if self.needs_estimate(group) {
+        let tokens = if group.needs_estimate {
             request.estimated_tokens()
         } else {
             0
         };
-        // Fallbacks come from the group asked for, in its list's order.
-        let asked = group.name.as_str();
+        // Fallbacks come from the group asked for, in its list's order; the groups fallen
+        // back to are listed only once there are some, so a call that needs none allocates
+        // nothing for them.
+        let asked = group;
         let mut group = group;
-        let mut tried: Vec<String> = Vec::new();
+        let mut tried: Vec<&str> = Vec::new();
         let (mut attempts, mut fallbacks) = (0u32, 0u32);
         loop {
-            tried.push(group.name.clone());
             let mut retry = 0u32;
             let error = loop {
-                let entry = match self.pick(group, tokens) {
+                // One reading of the clock serves the pick and the call's start.
+                let started = self.now();
+                let entry = match self.pick(group, tokens, started) {
                     Ok(entry) => entry,
                     Err(error) => break error,
                 };
                 attempts += 1;
-                let started = self.now();
-                let result = match self.is_failing(&group.name) {
+                // A wildcard group's deployment calls the model its `*`s make of the one
+                // asked for.
+                let filled = group
+                    .pattern
+                    .as_ref()
+                    .map(|pattern| pattern.model_for(request.model_mut(), &entry.model));
+                let result = match group.failing {
                     true => Err(Error::new(
                         ErrorKind::InternalServer,
                         format!(
@@ -174,22 +187,30 @@ impl Router {
                         ),
                     )),
                     false => {
-                        let timeout = self.attempt_timeout();
-                        call_deployment(client, entry, timeout, request.clone(), op).await
+                        let mut attempt = request.clone();
+                        for_deployment(&mut attempt, entry, filled.clone(), self.attempt_timeout());
+                        // Awaited here rather than in a function of its own: each level of
+                        // future would hold (and move) the request again.
+                        match client.call_once(attempt, op).await {
+                            Ok(answer) if T::SETTLES => answer.settle().await,
+                            other => other,
+                        }
                     }
                 };
+                let ended = self.now();
                 match result {
                     Ok(mut answer) => {
-                        let latency = self.now().saturating_sub(started);
-                        self.ended(entry, answer.tokens().unwrap_or(tokens), Some(latency));
-                        answer
-                            .metadata_mut()
-                            .set_route(Router::route_info(group, entry, attempts, fallbacks));
+                        let latency = ended.saturating_sub(started);
+                        let used = answer.tokens().unwrap_or(tokens);
+                        self.ended(entry, ended, used, Some(latency));
+                        answer.metadata_mut().set_route(Router::route_info(
+                            group, entry, filled, attempts, fallbacks,
+                        ));
                         return Ok(answer);
                     }
                     Err(error) => {
-                        self.ended(entry, 0, None);
-                        self.after_failure(entry, &error);
+                        self.ended(entry, ended, 0, None);
+                        self.after_failure(entry, &error, ended);
                         tracing::warn!(
                             target: "mishika::router",
                             group = %group.name, deployment = %entry.id, attempt = attempts,
@@ -202,41 +223,36 @@ impl Router {
                     }
                 }
             };
-            let next = match self.fallback(asked, &error, &tried) {
+            let next = match self.fallback(&asked.name, &group.name, &error, &tried) {
                 Some(next) if fallbacks < self.max_fallbacks() => next,
                 _ => return Err(error),
             };
-            group = match self.group(&next) {
-                Some(next) => next,
-                None => return Err(error),
-            };
             tracing::warn!(
                 target: "mishika::router",
-                from = %tried.last().map(String::as_str).unwrap_or_default(), to = %next,
+                from = %group.name, to = %next.name,
                 kind = %error.kind(), "falling back"
             );
+            tried.push(&*group.name);
+            group = next;
             fallbacks += 1;
         }
     }
 }
 
-/// One call to `entry`: the request takes the deployment's model and, where the request
-/// sets none, its base, key, timeout (else the router's `timeout`) and retries; then it
-/// goes by the provider route.
-async fn call_deployment<R, T>(
-    client: &Client,
+/// Ready `request` for a call to `entry`: it takes the deployment's model (or `model`, for
+/// a wildcard group) and, where the request sets none, its base, key, timeout (else the
+/// router's `timeout`) and retries; then it goes by the provider route.
+fn for_deployment<R: RoutedRequest>(
+    request: &mut R,
     entry: &Entry,
+    model: Option<String>,
     router_timeout: Option<Duration>,
-    mut request: R,
-    op: Op<R, T>,
-) -> Result<T>
-where
-    R: RoutedRequest + Send + 'static,
-    T: Routed + MockReply<R>,
-    Result<T>: Scrub,
-{
+) {
     let deployment = &entry.deployment;
-    request.model_mut().clone_from(&deployment.model);
+    match model {
+        Some(model) => *request.model_mut() = model,
+        None => request.model_mut().clone_from(&deployment.model),
+    }
     let options = request.request_options_mut();
     if options.api_base.is_none() {
         options.api_base.clone_from(&deployment.api_base);
@@ -248,8 +264,7 @@ where
         options.timeout = deployment.timeout.or(router_timeout);
     }
     if options.num_retries.is_none() {
-        options.num_retries = Some(deployment.max_retries.unwrap_or(0));
+        // None stays None for 0: `call_once` sends without transport retries.
+        options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
-    let answer = client.call_routed(request, op).await?;
-    answer.settle().await
 }

@@ -29,6 +29,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **Which group.** A request's model names a group, or an
+//! [alias](RouterBuilder::group_alias) of one, or matches a wildcard group (`openai/*`,
+//! see [`RouterBuilder::deployment`]); any other model goes by its prefix.
+//!
 //! **How a call goes.** The group's deployments that are not cooling down (and, with
 //! [`pre_call_checks`](RouterBuilder::pre_call_checks), whose context window fits the
 //! request) are candidates; the [`Strategy`] picks one, and the pick counts against its
@@ -38,8 +42,10 @@
 //! transport-level retries (0 unless set: the router retries, where it can pick another
 //! deployment). On failure the deployment's failures in the minute are counted — past
 //! `allowed_fails` it cools down for `cooldown_time`, and a rate limit (429) cools it down
-//! at once, for its `retry-after` if longer — and the router retries in the group
-//! (`num_retries`, or the retry policy's count for the error's kind; only errors that
+//! at once, for its `retry-after` if longer; never with
+//! [`disable_cooldowns`](RouterBuilder::disable_cooldowns) — and the router retries in the group
+//! (`num_retries`, or the retry policy's count for the error's kind — the group's own
+//! policy where it has one; only errors that
 //! [`is_retryable`](crate::Error::is_retryable) unless the policy names their kind), then
 //! moves to the group's fallbacks. A stream counts as answered
 //! once its first chunk arrived: before that, it is retried and falls back like any call.
@@ -66,6 +72,7 @@ use std::time::Duration;
 
 use mishika_core::{ApiKey, Error, ErrorKind, RouteInfo};
 
+use state::StateRef;
 pub use state::{
     Clock, InMemoryState, Load, ManualClock, MinuteLimits, RouterState, SystemClock, Timestamp,
 };
@@ -231,16 +238,133 @@ impl Deployment {
 /// A deployment as the router keeps it: its id settled.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) id: String,
+    /// Shared with every answer's [`RouteInfo`], as is the model: no copy per call.
+    pub(crate) id: Arc<str>,
+    pub(crate) model: Arc<str>,
+    /// Its place among all the router's deployments, in the order they were added: its
+    /// slot in the router's own state.
+    pub(crate) slot: usize,
     pub(crate) deployment: Deployment,
 }
 
 /// A model group.
 #[derive(Debug)]
 pub(crate) struct Group {
-    pub(crate) name: String,
+    /// Shared with every answer's [`RouteInfo`].
+    pub(crate) name: Arc<str>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) num_retries: Option<u32>,
+    /// Whether picks need an estimate of the request's tokens (pre-call checks, or a
+    /// deployment with `tpm`).
+    pub(crate) needs_estimate: bool,
+    /// Whether it is set to fail ([`RouterBuilder::fail_group`]).
+    pub(crate) failing: bool,
+    /// Its own retry policy, which replaces the router's
+    /// ([`RouterBuilder::group_retries_for`]).
+    retry_policy: Option<HashMap<ErrorKind, u32>>,
+    /// For a wildcard group (`openai/*`): the pattern a requested model matched.
+    pub(crate) pattern: Option<Pattern>,
+}
+
+/// A wildcard group name (`openai/*`, `bedrock/meta.llama3*`): each `*` matches any text,
+/// the name matching from the start of a requested model (as LiteLLM's pattern router
+/// does: `*` is `(.*)`, greedy, and the match need not reach the model's end).
+#[derive(Debug, Clone)]
+pub(crate) struct Pattern {
+    /// The literal pieces between the `*`s.
+    pieces: Vec<String>,
+    /// LiteLLM's order: longer (as a regex) and more complex patterns are tried first.
+    specificity: (usize, usize),
+}
+
+impl Pattern {
+    /// The pattern of a group name holding at least one `*`.
+    fn new(name: &str) -> Option<Pattern> {
+        if !name.contains('*') {
+            return None;
+        }
+        // As Python's `re.escape(name).replace("\\*", "(.*)")` measures it.
+        let special = |c: char| "()[]{}?*+-|^$\\.&~# \t\n\r\x0b\x0c".contains(c);
+        let mut length = 0;
+        let mut complexity = 0;
+        for c in name.chars() {
+            if c == '*' {
+                length += 4;
+                complexity += 3; // `(`, `*`, `)`
+            } else if special(c) {
+                length += 2;
+                complexity +=
+                    usize::from(matches!(c, '+' | '?' | '\\' | '^' | '$' | '|' | '(' | ')')) + 1;
+            } else {
+                length += 1;
+            }
+        }
+        Some(Pattern {
+            pieces: name.split('*').map(str::to_owned).collect(),
+            specificity: (length, complexity),
+        })
+    }
+
+    /// What each `*` matched in `model`, or `None` when `model` does not match.
+    fn captures<'m>(&self, model: &'m str) -> Option<Vec<&'m str>> {
+        let (first, rest) = self.pieces.split_first()?;
+        let tail = model.strip_prefix(first.as_str())?;
+        let mut captures = Vec::with_capacity(rest.len());
+        Pattern::fill(rest, tail, &mut captures).then_some(captures)
+    }
+
+    /// Match `pieces` (each after a `*`) against `text`, greedily, as a backtracking
+    /// regex would; the last `*` takes everything left.
+    fn fill<'m>(pieces: &[String], text: &'m str, captures: &mut Vec<&'m str>) -> bool {
+        let Some((piece, rest)) = pieces.split_first() else {
+            return true;
+        };
+        if rest.is_empty() && piece.is_empty() {
+            captures.push(text);
+            return true;
+        }
+        // Greedy: the longest capture first.
+        let mut ends: Vec<usize> = text
+            .match_indices(piece.as_str())
+            .map(|(at, _)| at)
+            .collect();
+        if piece.is_empty() {
+            ends = text
+                .char_indices()
+                .map(|(at, _)| at)
+                .chain([text.len()])
+                .collect();
+        }
+        for &end in ends.iter().rev() {
+            captures.push(&text[..end]);
+            if Pattern::fill(rest, &text[end + piece.len()..], captures) {
+                return true;
+            }
+            captures.pop();
+        }
+        false
+    }
+
+    /// The model a deployment calls for the requested `model`: each `*` of the
+    /// deployment's model takes what the matching `*` of the pattern matched (a deployment
+    /// model without `*` is called as written; one with fewer `*`s than the pattern has is
+    /// called as the requested model), as LiteLLM's `set_deployment_model_name` does.
+    pub(crate) fn model_for(&self, model: &str, deployment_model: &str) -> String {
+        if !deployment_model.contains('*') {
+            return deployment_model.to_owned();
+        }
+        let Some(captures) = self.captures(model) else {
+            return deployment_model.to_owned();
+        };
+        if captures.len() > deployment_model.matches('*').count() {
+            return model.to_owned();
+        }
+        let mut filled = deployment_model.to_owned();
+        for capture in captures {
+            filled = filled.replacen('*', capture, 1);
+        }
+        filled
+    }
 }
 
 /// How the router retries, cools down and falls back.
@@ -260,6 +384,9 @@ struct Settings {
     pre_call_checks: bool,
     failing_groups: HashSet<String>,
     timeout: Option<Duration>,
+    disable_cooldowns: bool,
+    aliases: HashMap<String, String>,
+    group_retry_policy: HashMap<String, HashMap<ErrorKind, u32>>,
 }
 
 impl Default for Settings {
@@ -279,6 +406,9 @@ impl Default for Settings {
             pre_call_checks: false,
             failing_groups: HashSet::new(),
             timeout: None,
+            disable_cooldowns: false,
+            aliases: HashMap::new(),
+            group_retry_policy: HashMap::new(),
         }
     }
 }
@@ -292,8 +422,13 @@ pub struct Router {
 
 struct Inner {
     groups: HashMap<String, Group>,
+    /// The wildcard groups' names, most specific first.
+    patterns: Vec<String>,
     settings: Settings,
+    /// The state, as [`Router::state`] hands it out.
     state: Arc<dyn RouterState>,
+    /// The same state, as the hot path reaches it (by index when it is the router's own).
+    slots: StateRef,
     clock: Arc<dyn Clock>,
     /// With a seed, picks draw from `seed` and a counter: the same calls in the same order
     /// pick the same deployments.
@@ -319,9 +454,27 @@ impl Router {
         RouterBuilder::default()
     }
 
-    /// The group named `model`, if there is one.
+    /// The group that serves `model`: the group of that name, else the group it is an
+    /// alias of ([`RouterBuilder::group_alias`]), else the most specific wildcard group
+    /// whose pattern it matches.
     pub(crate) fn group(&self, model: &str) -> Option<&Group> {
-        self.inner.groups.get(model)
+        let inner = &*self.inner;
+        if let Some(group) = inner.groups.get(model) {
+            return Some(group);
+        }
+        if let Some(target) = inner.settings.aliases.get(model) {
+            return inner.groups.get(target);
+        }
+        inner
+            .patterns
+            .iter()
+            .filter_map(|name| inner.groups.get(name))
+            .find(|group| {
+                group
+                    .pattern
+                    .as_ref()
+                    .is_some_and(|pattern| pattern.captures(model).is_some())
+            })
     }
 
     /// The group names, sorted.
@@ -357,7 +510,7 @@ impl Router {
             .get(group)?
             .entries
             .get(index)
-            .map(|entry| entry.id.as_str())
+            .map(|entry| &*entry.id)
     }
 
     /// The next random draw in `0.0..1.0`: seeded and reproducible with
@@ -381,14 +534,19 @@ impl Router {
 
     /// Pick a deployment of `group` for a request of about `tokens` tokens and count the
     /// call against its minute, or the error that says why none can take it.
-    pub(crate) fn pick<'g>(&self, group: &'g Group, tokens: u64) -> Result<&'g Entry, Error> {
+    pub(crate) fn pick<'g>(
+        &self,
+        group: &'g Group,
+        tokens: u64,
+        now: Timestamp,
+    ) -> Result<&'g Entry, Error> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
         let mut too_long = 0usize;
-        let mut candidates: Vec<&Entry> = Vec::with_capacity(group.entries.len());
+        // Indices into the group's entries.
+        let mut candidates: Small<usize> = Small::new();
         let mut earliest: Option<Timestamp> = None;
-        for entry in &group.entries {
-            if let Some(until) = inner.state.cooling_until(&entry.id, now) {
+        for (index, entry) in group.entries.iter().enumerate() {
+            if let Some(until) = inner.slots.cooling_until(entry.slot, &entry.id, now) {
                 earliest = Some(earliest.map_or(until, |e: Timestamp| e.min(until)));
                 continue;
             }
@@ -401,13 +559,18 @@ impl Router {
                 too_long += 1;
                 continue;
             }
-            candidates.push(entry);
+            candidates.push(index);
         }
         while !candidates.is_empty() {
-            let chosen = self.choose(&candidates, now);
-            let entry = candidates.swap_remove(chosen);
+            let chosen = self.choose(&group.entries, candidates.as_slice(), now);
+            let Some(entry) = group.entries.get(candidates.swap_remove(chosen)) else {
+                continue;
+            };
             let limits = MinuteLimits::new(entry.deployment.rpm, entry.deployment.tpm);
-            if inner.state.try_begin(&entry.id, now, limits, tokens) {
+            if inner
+                .slots
+                .try_begin(entry.slot, &entry.id, now, limits, tokens)
+            {
                 return Ok(entry);
             }
             // At its limit for this minute: free when the next minute starts.
@@ -442,55 +605,72 @@ impl Router {
         Err(error)
     }
 
-    /// The strategy's choice among `candidates` (never empty): its index.
-    fn choose(&self, candidates: &[&Entry], now: Timestamp) -> usize {
+    /// The strategy's choice among `candidates` (indices into `entries`, never empty): its
+    /// index in `candidates`.
+    fn choose(&self, entries: &[Entry], candidates: &[usize], now: Timestamp) -> usize {
         let inner = &*self.inner;
         if candidates.len() == 1 {
             return 0;
         }
+        let candidates = || candidates.iter().map(|&index| &entries[index]);
         let lowest = |key: &dyn Fn(&Entry) -> u128| {
-            let keys: Vec<u128> = candidates.iter().map(|entry| key(entry)).collect();
+            let mut keys: Small<u128> = Small::new();
+            for entry in candidates() {
+                keys.push(key(entry));
+            }
+            let keys = keys.as_slice();
             let least = keys.iter().copied().min().unwrap_or(0);
-            let tied: Vec<usize> = (0..keys.len()).filter(|&i| keys[i] == least).collect();
+            let ties = keys.iter().filter(|&&key| key == least).count();
             // A tie goes to one of them at random, so equal deployments share the calls.
-            let pick = (self.draw() * tied.len() as f64) as usize;
-            tied.get(pick).copied().unwrap_or(0)
+            let pick = (self.draw() * ties as f64) as usize;
+            keys.iter()
+                .enumerate()
+                .filter(|(_, key)| **key == least)
+                .nth(pick)
+                .map_or(0, |(index, _)| index)
         };
         match inner.settings.strategy {
             Strategy::SimpleShuffle => {
-                let weights: Vec<f64> = shuffle_weights(candidates);
-                let total: f64 = weights.iter().sum();
+                let weight = shuffle_weight(candidates());
+                let total: f64 = candidates().map(weight).sum();
+                let count = candidates().len();
                 if total.is_nan() || total <= 0.0 {
-                    return (self.draw() * candidates.len() as f64) as usize % candidates.len();
+                    return (self.draw() * count as f64) as usize % count;
                 }
                 let mut target = self.draw() * total;
-                for (index, weight) in weights.iter().enumerate() {
-                    if target < *weight {
+                for (index, entry) in candidates().enumerate() {
+                    let weight = weight(entry);
+                    if target < weight {
                         return index;
                     }
                     target -= weight;
                 }
-                candidates.len() - 1
+                count - 1
             }
             Strategy::LeastBusy => {
-                lowest(&|entry| u128::from(inner.state.load(&entry.id, now).in_flight))
+                lowest(&|entry| u128::from(inner.slots.load(entry.slot, &entry.id, now).in_flight))
             }
             Strategy::LatencyBased => lowest(&|entry| {
                 inner
-                    .state
-                    .load(&entry.id, now)
+                    .slots
+                    .load(entry.slot, &entry.id, now)
                     .latency
                     .map_or(0, |latency| latency.as_nanos())
             }),
-            Strategy::UsageBased => {
-                lowest(&|entry| u128::from(inner.state.load(&entry.id, now).tokens_this_minute))
-            }
+            Strategy::UsageBased => lowest(&|entry| {
+                u128::from(
+                    inner
+                        .slots
+                        .load(entry.slot, &entry.id, now)
+                        .tokens_this_minute,
+                )
+            }),
         }
     }
 
     /// After a failed call to `entry`: count it, and cool the deployment down when the
     /// error says it should rest.
-    pub(crate) fn after_failure(&self, entry: &Entry, error: &Error) {
+    pub(crate) fn after_failure(&self, entry: &Entry, error: &Error, now: Timestamp) {
         let inner = &*self.inner;
         let kind = error.kind();
         if matches!(
@@ -505,16 +685,20 @@ impl Router {
         ) {
             return; // the request's fault, not the deployment's
         }
-        let now = inner.clock.now();
+        if inner.settings.disable_cooldowns {
+            return;
+        }
         let cooldown = inner.settings.cooldown_time;
         if kind == ErrorKind::RateLimit {
             let rest = error
                 .retry_after()
                 .map_or(cooldown, |after| after.max(cooldown));
-            inner.state.cool_down(&entry.id, now.saturating_add(rest));
+            inner
+                .slots
+                .cool_down(entry.slot, &entry.id, now.saturating_add(rest));
             return;
         }
-        let failures = inner.state.fail(&entry.id, now);
+        let failures = inner.slots.fail(entry.slot, &entry.id, now);
         let allowed = inner
             .settings
             .allowed_fails_policy
@@ -523,15 +707,28 @@ impl Router {
             .unwrap_or(inner.settings.allowed_fails);
         if failures > allowed {
             inner
-                .state
-                .cool_down(&entry.id, now.saturating_add(cooldown));
+                .slots
+                .cool_down(entry.slot, &entry.id, now.saturating_add(cooldown));
         }
     }
 
     /// Whether the `retry`-th retry (from 0) in `group` may follow `error`.
     pub(crate) fn may_retry(&self, group: &Group, error: &Error, retry: u32) -> bool {
         let settings = &self.inner.settings;
-        let allowed = match settings.retry_policy.get(&error.kind()) {
+        let policy = group
+            .retry_policy
+            .as_ref()
+            .unwrap_or(&settings.retry_policy);
+        let kind = error.kind();
+        // As LiteLLM's exception classes inherit: a context-window or content-policy error
+        // is a bad request to a policy that does not name it.
+        let count = policy.get(&kind).or_else(|| match kind {
+            ErrorKind::ContextWindowExceeded | ErrorKind::ContentPolicyViolation => {
+                policy.get(&ErrorKind::BadRequest)
+            }
+            _ => None,
+        });
+        let allowed = match count {
             Some(count) => *count,
             None if error.is_retryable() => group.num_retries.unwrap_or(settings.num_retries),
             None => 0,
@@ -539,8 +736,15 @@ impl Router {
         retry < allowed
     }
 
-    /// The group to fall back to from `group` after `error`, not one of `tried`.
-    pub(crate) fn fallback(&self, group: &str, error: &Error, tried: &[String]) -> Option<String> {
+    /// The group to fall back to from `group` after `current` failed with `error`: not
+    /// `group`, `current` or one of `tried`.
+    pub(crate) fn fallback(
+        &self,
+        group: &str,
+        current: &str,
+        error: &Error,
+        tried: &[&str],
+    ) -> Option<&Group> {
         let settings = &self.inner.settings;
         let list = match error.kind() {
             ErrorKind::ContextWindowExceeded => settings.context_window_fallbacks.get(group),
@@ -558,8 +762,11 @@ impl Router {
             ),
         }?;
         list.iter()
-            .find(|name| !tried.contains(name) && self.inner.groups.contains_key(*name))
-            .cloned()
+            .filter(|name| {
+                let name = name.as_str();
+                name != group && name != current && !tried.contains(&name)
+            })
+            .find_map(|name| self.inner.groups.get(name))
     }
 
     /// The deadline of one call to a deployment that sets none of its own.
@@ -572,62 +779,116 @@ impl Router {
         self.inner.settings.max_fallbacks
     }
 
-    /// Whether `group` is set to fail (to drill its fallbacks).
-    pub(crate) fn is_failing(&self, group: &str) -> bool {
-        self.inner.settings.failing_groups.contains(group)
+    /// The call to `entry` ended at `now`: its tokens and, on success, its latency.
+    pub(crate) fn ended(
+        &self,
+        entry: &Entry,
+        now: Timestamp,
+        tokens: u64,
+        latency: Option<Duration>,
+    ) {
+        self.inner
+            .slots
+            .end(entry.slot, &entry.id, now, tokens, latency);
     }
 
-    /// Whether picks in `group` need an estimate of the request's tokens.
-    pub(crate) fn needs_estimate(&self, group: &Group) -> bool {
-        self.inner.settings.pre_call_checks
-            || group
-                .entries
-                .iter()
-                .any(|entry| entry.deployment.tpm.is_some())
-    }
-
-    /// The call to `entry` ended: its tokens and, on success, its latency.
-    pub(crate) fn ended(&self, entry: &Entry, tokens: u64, latency: Option<Duration>) {
-        let now = self.inner.clock.now();
-        self.inner.state.end(&entry.id, now, tokens, latency);
-    }
-
-    /// The route a successful call took.
+    /// The route a successful call took (`filled`: the model a wildcard group's
+    /// deployment called).
     pub(crate) fn route_info(
         group: &Group,
         entry: &Entry,
+        filled: Option<String>,
         attempts: u32,
         fallbacks: u32,
     ) -> RouteInfo {
         RouteInfo::new(
-            group.name.clone(),
-            entry.id.clone(),
-            entry.deployment.model.clone(),
+            Arc::clone(&group.name),
+            Arc::clone(&entry.id),
+            filled.map_or_else(|| Arc::clone(&entry.model), Arc::from),
             attempts,
             fallbacks,
         )
     }
 }
 
-/// The weights `simple-shuffle` draws by: `weight`, else `rpm`, else `tpm`, else 1 each.
-fn shuffle_weights(candidates: &[&Entry]) -> Vec<f64> {
-    let by = |field: fn(&Deployment) -> Option<f64>| -> Option<Vec<f64>> {
-        candidates
-            .iter()
-            .any(|entry| field(&entry.deployment).is_some())
-            .then(|| {
-                candidates
-                    .iter()
-                    .map(|entry| field(&entry.deployment).unwrap_or(0.0).max(0.0))
-                    .collect()
-            })
-    };
-    by(|d| d.weight)
-        .or_else(|| by(|d| d.rpm.map(|rpm| rpm as f64)))
-        .or_else(|| by(|d| d.tpm.map(|tpm| tpm as f64)))
-        .unwrap_or_else(|| vec![1.0; candidates.len()])
+/// The weight `simple-shuffle` draws each of `candidates` by: `weight`, else `rpm`, else
+/// `tpm` (whichever any of them sets; 0 for one that does not set it), else 1 each.
+fn shuffle_weight<'e>(candidates: impl Iterator<Item = &'e Entry> + Clone) -> fn(&Entry) -> f64 {
+    let any =
+        |field: fn(&Deployment) -> bool| candidates.clone().any(|entry| field(&entry.deployment));
+    if any(|d| d.weight.is_some()) {
+        |entry| entry.deployment.weight.unwrap_or(0.0).max(0.0)
+    } else if any(|d| d.rpm.is_some()) {
+        |entry| entry.deployment.rpm.map_or(0.0, |rpm| rpm as f64)
+    } else if any(|d| d.tpm.is_some()) {
+        |entry| entry.deployment.tpm.map_or(0.0, |tpm| tpm as f64)
+    } else {
+        |_| 1.0
+    }
 }
 
+/// How many items [`Small`] holds without a heap allocation: groups up to this size pick
+/// without allocating.
+const INLINE: usize = 16;
+
+/// A list on the stack up to [`INLINE`] items, on the heap past that.
+struct Small<T> {
+    inline: [T; INLINE],
+    len: usize,
+    /// Every item, once there are more than [`INLINE`].
+    heap: Vec<T>,
+}
+
+impl<T: Copy + Default> Small<T> {
+    fn new() -> Small<T> {
+        Small {
+            inline: [T::default(); INLINE],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        if self.len < INLINE {
+            self.inline[self.len] = item;
+        } else {
+            if self.len == INLINE {
+                self.heap.extend_from_slice(&self.inline);
+            }
+            self.heap.push(item);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self.len {
+            len if len <= INLINE => &self.inline[..len],
+            _ => &self.heap,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Remove the item at `index` (which must be in the list), the last taking its place,
+    /// as [`Vec::swap_remove`] does.
+    fn swap_remove(&mut self, index: usize) -> T {
+        let removed = if self.len <= INLINE {
+            let last = self.inline[self.len - 1];
+            std::mem::replace(&mut self.inline[index], last)
+        } else {
+            let removed = self.heap.swap_remove(index);
+            if self.len == INLINE + 1 {
+                self.inline.copy_from_slice(&self.heap);
+                self.heap.clear();
+            }
+            removed
+        };
+        self.len -= 1;
+        removed
+    }
+}
 /// Set `group`'s list in one of the fallback maps.
 fn insert_list<S: Into<String>>(
     map: &mut HashMap<String, Vec<String>>,
@@ -652,7 +913,12 @@ pub struct RouterBuilder {
 }
 
 impl RouterBuilder {
-    /// Add a deployment (to the group it names).
+    /// Add a deployment (to the group it names). A group name with `*` is a wildcard
+    /// group (LiteLLM's `model_name: "openai/*"`): a request for a model no group is named
+    /// after, nor an alias of, goes to the most specific wildcard group it matches (each
+    /// `*` matching any text, from the model's start), and a deployment model with `*`
+    /// (`openai/*`) calls what the group's `*`s matched in their place (`openai/gpt-4o`
+    /// for a request of `openai/gpt-4o`). Its answers' route names the pattern as group.
     pub fn deployment(mut self, deployment: Deployment) -> Self {
         self.deployments.push(deployment);
         self
@@ -680,6 +946,39 @@ impl RouterBuilder {
     /// `retry_policy`: `RateLimitErrorRetries`, `BadRequestErrorRetries` …).
     pub fn retries_for(mut self, kind: ErrorKind, retries: u32) -> Self {
         self.settings.retry_policy.insert(kind, retries);
+        self
+    }
+
+    /// Retries in `group` after an error of `kind`. A group given any such count follows
+    /// its own policy instead of the router's
+    /// [`retries_for`](RouterBuilder::retries_for) counts (LiteLLM's
+    /// `model_group_retry_policy`); kinds it does not name fall back to the group's
+    /// retries for retryable errors.
+    pub fn group_retries_for(
+        mut self,
+        group: impl Into<String>,
+        kind: ErrorKind,
+        retries: u32,
+    ) -> Self {
+        self.settings
+            .group_retry_policy
+            .entry(group.into())
+            .or_default()
+            .insert(kind, retries);
+        self
+    }
+
+    /// Never cool a deployment down, whatever fails (LiteLLM's `disable_cooldowns`):
+    /// failures still count and retries and fallbacks still happen.
+    pub fn disable_cooldowns(mut self, disable: bool) -> Self {
+        self.settings.disable_cooldowns = disable;
+        self
+    }
+
+    /// Send a request for the model `alias` to the group `group` (LiteLLM's
+    /// `model_group_alias`); the answer's route names `group`.
+    pub fn group_alias(mut self, alias: impl Into<String>, group: impl Into<String>) -> Self {
+        self.settings.aliases.insert(alias.into(), group.into());
         self
     }
 
@@ -792,6 +1091,8 @@ impl RouterBuilder {
     pub fn build(self) -> Result<Router, Error> {
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut ids: HashSet<String> = HashSet::new();
+        // The ids in the order the deployments were added: slot n is deployment n.
+        let mut slots: Vec<String> = Vec::with_capacity(self.deployments.len());
         for deployment in self.deployments {
             if deployment.group.trim().is_empty() || deployment.model.trim().is_empty() {
                 return Err(Error::config(format!(
@@ -801,9 +1102,17 @@ impl RouterBuilder {
             let group = groups
                 .entry(deployment.group.clone())
                 .or_insert_with(|| Group {
-                    name: deployment.group.clone(),
+                    name: deployment.group.as_str().into(),
                     entries: Vec::new(),
                     num_retries: self.group_retries.get(&deployment.group).copied(),
+                    needs_estimate: self.settings.pre_call_checks,
+                    failing: self.settings.failing_groups.contains(&deployment.group),
+                    retry_policy: self
+                        .settings
+                        .group_retry_policy
+                        .get(&deployment.group)
+                        .cloned(),
+                    pattern: Pattern::new(&deployment.group),
                 });
             let id = deployment
                 .id
@@ -812,7 +1121,14 @@ impl RouterBuilder {
             if !ids.insert(id.clone()) {
                 return Err(Error::config(format!("two deployments have the id `{id}`")));
             }
-            group.entries.push(Entry { id, deployment });
+            group.needs_estimate |= deployment.tpm.is_some();
+            slots.push(id.clone());
+            group.entries.push(Entry {
+                model: deployment.model.as_str().into(),
+                id: id.into(),
+                slot: slots.len() - 1,
+                deployment,
+            });
         }
         let settings = self.settings;
         let lists = settings
@@ -829,6 +1145,37 @@ impl RouterBuilder {
                 }
             }
         }
+        for (alias, target) in &settings.aliases {
+            if groups.contains_key(alias) {
+                return Err(Error::config(format!(
+                    "`{alias}` is both a model group and an alias of `{target}`"
+                )));
+            }
+            if !groups.contains_key(target) {
+                return Err(Error::config(format!(
+                    "the alias `{alias}` names `{target}`, which has no deployments"
+                )));
+            }
+        }
+        if let Some(group) = settings
+            .group_retry_policy
+            .keys()
+            .find(|group| !groups.contains_key(*group))
+        {
+            return Err(Error::config(format!(
+                "the retry policy of `{group}` names a group without deployments"
+            )));
+        }
+        let mut patterns: Vec<(&str, (usize, usize))> = groups
+            .values()
+            .filter_map(|group| Some((&*group.name, group.pattern.as_ref()?.specificity)))
+            .collect();
+        // Most specific first; equal ones by name, so the order never depends on hashing.
+        patterns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let patterns: Vec<String> = patterns
+            .into_iter()
+            .map(|(name, _)| name.to_owned())
+            .collect();
         if let Some(name) = settings
             .default_fallbacks
             .iter()
@@ -838,21 +1185,80 @@ impl RouterBuilder {
                 "the default fallbacks name `{name}`, which has no deployments"
             )));
         }
-        let state = self
-            .state
-            .unwrap_or_else(|| Arc::new(InMemoryState::new(ids)));
+        let (state, slots): (Arc<dyn RouterState>, StateRef) = match self.state {
+            Some(state) => (Arc::clone(&state), StateRef::Given(state)),
+            None => {
+                let own = Arc::new(InMemoryState::new(slots));
+                (own.clone(), StateRef::Local(own))
+            }
+        };
         let clock = self
             .clock
             .unwrap_or_else(|| Arc::new(SystemClock::default()));
         Ok(Router {
             inner: Arc::new(Inner {
                 groups,
+                patterns,
                 settings,
                 state,
+                slots,
                 clock,
                 seed: self.seed,
                 draws: AtomicU64::new(0),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{INLINE, Pattern, Small};
+
+    #[test]
+    fn small_spills_to_the_heap_and_back_as_a_vec_would() {
+        let mut small: Small<usize> = Small::new();
+        let mut vec: Vec<usize> = Vec::new();
+        for n in 0..INLINE + 3 {
+            small.push(n);
+            vec.push(n);
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        for index in [0, 5, INLINE, 2, 0, 1] {
+            let index = index.min(vec.len() - 1);
+            assert_eq!(small.swap_remove(index), vec.swap_remove(index));
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        while !vec.is_empty() {
+            assert_eq!(small.swap_remove(0), vec.swap_remove(0));
+            assert_eq!(small.as_slice(), vec.as_slice());
+        }
+        assert!(small.is_empty());
+    }
+
+    #[test]
+    fn patterns_match_from_the_start_greedily_and_fill_the_deployment_model() {
+        let pattern = |name| Pattern::new(name).unwrap();
+        assert!(Pattern::new("openai/gpt-4o").is_none());
+        let openai = pattern("openai/*");
+        assert_eq!(openai.captures("openai/gpt-4o"), Some(vec!["gpt-4o"]));
+        assert_eq!(openai.captures("anthropic/claude"), None);
+        assert_eq!(openai.model_for("openai/gpt-4o", "azure/*"), "azure/gpt-4o");
+        assert_eq!(
+            openai.model_for("openai/gpt-4o", "azure/fixed"),
+            "azure/fixed"
+        );
+        // Greedy, and the match need not reach the end (Python's `re.match`).
+        let two = pattern("a*b*c");
+        assert_eq!(two.captures("a1b2b3c-tail"), Some(vec!["1b2", "3"]));
+        assert_eq!(two.model_for("a1b2b3c", "x/*-*"), "x/1b2-3");
+        // More `*`s in the pattern than in the deployment model: the model as asked.
+        assert_eq!(two.model_for("a1b2c", "x/*"), "a1b2c");
+        assert_eq!(
+            pattern("bedrock/meta.llama3*").model_for("bedrock/meta.llama3-70b", "bedrock/*"),
+            "bedrock/-70b"
+        );
+        // LiteLLM's specificity: the longer regex first.
+        assert!(pattern("openai/gpt-4*").specificity > openai.specificity);
+        assert!(openai.specificity > pattern("*").specificity);
     }
 }

@@ -105,6 +105,32 @@ impl MinuteLimits {
 /// the call, so concurrent calls never overrun a limit), tells it how each call ended,
 /// and sets cooldowns. The in-memory [`InMemoryState`] is the default; a shared store
 /// (Redis, say) implements the same trait for a fleet of processes.
+///
+/// **A shared (Redis) state — what it needs; none ships yet.**
+///
+/// - *Synchronous calls.* The router calls these methods on every pick, without
+///   `.await`. A shared state answers from a local copy — per deployment: cooldown
+///   deadline, this minute's requests, tokens and failures — and sends its writes to the
+///   store in the background, as LiteLLM's dual cache does (in memory, then Redis), or the
+///   trait grows `async` twins that the engine awaits only for a state that is not local.
+/// - *Atomic limits.* `try_begin` must stay check-and-count in one step across
+///   processes: a Lua script (or `INCR` then a compare with a `DECR` on refusal) on a key
+///   per deployment and minute (`{id}:{minute}:rpm`, `…:tpm`) that expires after the
+///   minute. Without it, N processes may overrun a limit by up to N−1 calls each minute.
+/// - *Failures and cooldowns.* `fail` is an `INCR` on `{id}:{minute}:fails` with a
+///   minute's expiry; `cool_down` a `SET {id}:cooldown <until> PX <ms>` that keeps the
+///   later deadline (`GT`), so `cooling_until` is one `GET` — or none, from the local
+///   copy, refreshed by a subscription or a short poll.
+/// - *Time.* [`Timestamp`]s are times since one process's clock started: a shared state
+///   stores wall-clock deadlines (or the store's `TIME`) and converts, and minutes are
+///   wall-clock minutes so every process counts in the same window.
+/// - *In-flight and latency* (`least-busy`, `latency-based-routing`) are per process
+///   unless shared as well: an `INCR`/`DECR` pair per call, and a smoothed average written
+///   now and then.
+/// - *Ids.* Deployment ids are the keys, so every process must give a deployment the
+///   same id: set [`Deployment::id`](super::Deployment::id) (or `model_info.id`) rather
+///   than relying on the order of the list. A store that cannot be reached must not fail
+///   calls: it falls back to the local copy and says so in a warning.
 pub trait RouterState: Send + Sync + fmt::Debug {
     /// Start a call to `id` if it fits `limits` in the current minute (its estimated
     /// `tokens` included): count it and answer `true`, or answer `false` and count nothing.
@@ -176,37 +202,9 @@ impl Slot {
             Err(poisoned) => poisoned.into_inner(),
         }
     }
-}
 
-/// The state in this process's memory: one slot per deployment, made when the router is
-/// built, so finding a deployment's slot takes no lock.
-#[derive(Debug, Default)]
-pub struct InMemoryState {
-    slots: HashMap<String, Slot>,
-}
-
-impl InMemoryState {
-    /// State for the deployments with these ids.
-    pub fn new<S: Into<String>>(ids: impl IntoIterator<Item = S>) -> InMemoryState {
-        InMemoryState {
-            slots: ids
-                .into_iter()
-                .map(|id| (id.into(), Slot::default()))
-                .collect(),
-        }
-    }
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}
-
-impl RouterState for InMemoryState {
-    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
-        let Some(slot) = self.slots.get(id) else {
-            return true;
-        };
-        let mut guard = slot.window();
+    fn try_begin(&self, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
+        let mut guard = self.window();
         let window = guard.at(now);
         if limits.rpm.is_some_and(|rpm| window.requests >= rpm)
             || limits
@@ -217,29 +215,26 @@ impl RouterState for InMemoryState {
         }
         window.requests += 1;
         drop(guard);
-        slot.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         true
     }
 
-    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>) {
-        let Some(slot) = self.slots.get(id) else {
-            return;
-        };
+    fn end(&self, now: Timestamp, tokens: u64, latency: Option<Duration>) {
         // Saturating: an `end` without its `begin` must not wrap the count around.
-        let _ = slot
+        let _ = self
             .in_flight
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(1))
             });
         if tokens > 0 {
-            let mut guard = slot.window();
+            let mut guard = self.window();
             let window = guard.at(now);
             window.tokens = window.tokens.saturating_add(tokens);
         }
         if let Some(latency) = latency {
             let sample = nanos(latency).max(1);
             // An average that weighs the newest call by a quarter.
-            let _ = slot
+            let _ = self
                 .latency
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
                     Some(if old == 0 {
@@ -254,45 +249,189 @@ impl RouterState for InMemoryState {
         }
     }
 
-    fn fail(&self, id: &str, now: Timestamp) -> u64 {
-        let Some(slot) = self.slots.get(id) else {
-            return 0;
-        };
-        let mut guard = slot.window();
+    fn fail(&self, now: Timestamp) -> u64 {
+        let mut guard = self.window();
         let window = guard.at(now);
         window.failures += 1;
         window.failures
     }
 
+    fn cool_down(&self, until: Timestamp) {
+        self.cooling_until
+            .fetch_max(nanos(until), Ordering::Relaxed);
+    }
+
+    fn cooling_until(&self, now: Timestamp) -> Option<Timestamp> {
+        let cooling = self.cooling_until.load(Ordering::Relaxed);
+        (cooling > nanos(now)).then(|| Duration::from_nanos(cooling))
+    }
+
+    fn load(&self, now: Timestamp) -> Load {
+        let (requests, tokens) = {
+            let mut guard = self.window();
+            let window = guard.at(now);
+            (window.requests, window.tokens)
+        };
+        let latency = self.latency.load(Ordering::Relaxed);
+        Load {
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            requests_this_minute: requests,
+            tokens_this_minute: tokens,
+            cooling_until: self.cooling_until(now),
+            latency: (latency > 0).then(|| Duration::from_nanos(latency)),
+        }
+    }
+}
+
+/// The state in this process's memory: one slot per deployment, made when the router is
+/// built, so finding a deployment's slot takes no lock. The router that made it reaches a
+/// slot by the deployment's index, without hashing its id.
+#[derive(Debug, Default)]
+pub struct InMemoryState {
+    slots: Vec<Slot>,
+    index: HashMap<String, usize>,
+}
+
+impl InMemoryState {
+    /// State for the deployments with these ids.
+    pub fn new<S: Into<String>>(ids: impl IntoIterator<Item = S>) -> InMemoryState {
+        let mut state = InMemoryState::default();
+        for id in ids {
+            let next = state.slots.len();
+            if let std::collections::hash_map::Entry::Vacant(vacant) = state.index.entry(id.into())
+            {
+                vacant.insert(next);
+                state.slots.push(Slot::default());
+            }
+        }
+        state
+    }
+
+    fn slot(&self, id: &str) -> Option<&Slot> {
+        self.slots.get(*self.index.get(id)?)
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl RouterState for InMemoryState {
+    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
+        self.slot(id)
+            .is_none_or(|slot| slot.try_begin(now, limits, tokens))
+    }
+
+    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>) {
+        if let Some(slot) = self.slot(id) {
+            slot.end(now, tokens, latency);
+        }
+    }
+
+    fn fail(&self, id: &str, now: Timestamp) -> u64 {
+        self.slot(id).map_or(0, |slot| slot.fail(now))
+    }
+
     fn cool_down(&self, id: &str, until: Timestamp) {
-        if let Some(slot) = self.slots.get(id) {
-            slot.cooling_until
-                .fetch_max(nanos(until), Ordering::Relaxed);
+        if let Some(slot) = self.slot(id) {
+            slot.cool_down(until);
         }
     }
 
     fn cooling_until(&self, id: &str, now: Timestamp) -> Option<Timestamp> {
-        let cooling = self.slots.get(id)?.cooling_until.load(Ordering::Relaxed);
-        (cooling > nanos(now)).then(|| Duration::from_nanos(cooling))
+        self.slot(id)?.cooling_until(now)
     }
 
     fn load(&self, id: &str, now: Timestamp) -> Load {
-        let Some(slot) = self.slots.get(id) else {
-            return Load::default();
-        };
-        let (requests, tokens) = {
-            let mut guard = slot.window();
-            let window = guard.at(now);
-            (window.requests, window.tokens)
-        };
-        let cooling = slot.cooling_until.load(Ordering::Relaxed);
-        let latency = slot.latency.load(Ordering::Relaxed);
-        Load {
-            in_flight: slot.in_flight.load(Ordering::Relaxed),
-            requests_this_minute: requests,
-            tokens_this_minute: tokens,
-            cooling_until: (cooling > nanos(now)).then(|| Duration::from_nanos(cooling)),
-            latency: (latency > 0).then(|| Duration::from_nanos(latency)),
+        self.slot(id)
+            .map_or_else(Load::default, |slot| slot.load(now))
+    }
+}
+
+/// The state a router reaches: its own [`InMemoryState`], by deployment index (no id
+/// hashed), or any [`RouterState`], by deployment id.
+#[derive(Debug, Clone)]
+pub(crate) enum StateRef {
+    /// The state the router made: slot `n` is the deployment added `n`-th.
+    Local(Arc<InMemoryState>),
+    /// A state given to the builder.
+    Given(Arc<dyn RouterState>),
+}
+
+impl StateRef {
+    /// The slot at `index`, when the state is the router's own.
+    #[inline]
+    fn local(&self, index: usize) -> Result<&Slot, &dyn RouterState> {
+        match self {
+            StateRef::Local(state) => state.slots.get(index).ok_or(&**state as &dyn RouterState),
+            StateRef::Given(state) => Err(&**state),
+        }
+    }
+
+    /// [`RouterState::try_begin`] for deployment `index`, id `id`.
+    pub(crate) fn try_begin(
+        &self,
+        index: usize,
+        id: &str,
+        now: Timestamp,
+        limits: MinuteLimits,
+        tokens: u64,
+    ) -> bool {
+        match self.local(index) {
+            Ok(slot) => slot.try_begin(now, limits, tokens),
+            Err(state) => state.try_begin(id, now, limits, tokens),
+        }
+    }
+
+    /// [`RouterState::end`].
+    pub(crate) fn end(
+        &self,
+        index: usize,
+        id: &str,
+        now: Timestamp,
+        tokens: u64,
+        latency: Option<Duration>,
+    ) {
+        match self.local(index) {
+            Ok(slot) => slot.end(now, tokens, latency),
+            Err(state) => state.end(id, now, tokens, latency),
+        }
+    }
+
+    /// [`RouterState::fail`].
+    pub(crate) fn fail(&self, index: usize, id: &str, now: Timestamp) -> u64 {
+        match self.local(index) {
+            Ok(slot) => slot.fail(now),
+            Err(state) => state.fail(id, now),
+        }
+    }
+
+    /// [`RouterState::cool_down`].
+    pub(crate) fn cool_down(&self, index: usize, id: &str, until: Timestamp) {
+        match self.local(index) {
+            Ok(slot) => slot.cool_down(until),
+            Err(state) => state.cool_down(id, until),
+        }
+    }
+
+    /// [`RouterState::cooling_until`].
+    pub(crate) fn cooling_until(
+        &self,
+        index: usize,
+        id: &str,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        match self.local(index) {
+            Ok(slot) => slot.cooling_until(now),
+            Err(state) => state.cooling_until(id, now),
+        }
+    }
+
+    /// [`RouterState::load`].
+    pub(crate) fn load(&self, index: usize, id: &str, now: Timestamp) -> Load {
+        match self.local(index) {
+            Ok(slot) => slot.load(now),
+            Err(state) => state.load(id, now),
         }
     }
 }
