@@ -44,6 +44,8 @@ cargo test --quiet -p mishika-http --features http2 --test tls
 
 echo "== tests/builds: mishika-core alone, and mishika without reqwest"
 builds=(--manifest-path tests/builds/Cargo.toml)
+cargo fmt "${builds[@]}" --all -- --check
+lint "${builds[@]}" --target-dir target --locked
 cargo run --quiet --locked "${builds[@]}" --target-dir target -p core-only
 cargo run --quiet --locked "${builds[@]}" --target-dir target -p no-reqwest
 for package in core-only no-reqwest; do

@@ -8,7 +8,9 @@ use async_openai::types::chat::{
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let base = std::env::args().nth(1).unwrap_or_else(|| "http://127.0.0.1:4000".into());
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "http://127.0.0.1:4000".into());
     let config = OpenAIConfig::new()
         .with_api_base(format!("{base}/v1"))
         .with_api_key("sk-size");
@@ -21,7 +23,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .into()])
         .build()?;
     let response = client.chat().create(request).await?;
-    let text = response.choices.first().and_then(|c| c.message.content.clone());
+    let text = response
+        .choices
+        .first()
+        .and_then(|c| c.message.content.clone());
     println!("{}", text.unwrap_or_default());
     Ok(())
 }

@@ -49,7 +49,7 @@ impl Transport for Canned {
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello back"}}],
         });
         Box::pin(async move {
-            Ok(http::Response::builder()
+            http::Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
                 .body(Body::from(answer.to_string()))
@@ -58,7 +58,7 @@ impl Transport for Canned {
                         mishika_core::TransportErrorKind::Other,
                         e.to_string(),
                     )
-                })?)
+                })
         })
     }
 }
@@ -75,7 +75,10 @@ impl Wake for Unpark {
 
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current(), AtomicUsize::new(0))));
+    let waker = Waker::from(Arc::new(Unpark(
+        std::thread::current(),
+        AtomicUsize::new(0),
+    )));
     let mut context = Context::from_waker(&waker);
     loop {
         match future.as_mut().poll(&mut context) {
@@ -99,7 +102,10 @@ fn main() {
     assert_eq!(seen.len(), 1);
     let sent = &seen[0];
     assert_eq!(sent.method(), http::Method::POST);
-    assert_eq!(sent.uri(), "http://gateway.invalid:4000/v1/chat/completions");
+    assert_eq!(
+        sent.uri(),
+        "http://gateway.invalid:4000/v1/chat/completions"
+    );
     assert_eq!(sent.headers()["authorization"], "Bearer sk-core-only");
     let body: serde_json::Value = serde_json::from_slice(sent.body()).expect("JSON body");
     assert_eq!(body["messages"][0]["content"], "hello");

@@ -56,7 +56,9 @@ async fn main() {
     for error in [
         Client::builder().build().unwrap_err(),
         Client::new().unwrap_err(),
-        mishika::completion(chat("mishikallm_proxy/m")).await.unwrap_err(),
+        mishika::completion(chat("mishikallm_proxy/m"))
+            .await
+            .unwrap_err(),
     ] {
         assert_eq!(error.kind(), ErrorKind::Config, "{error}");
         let text = error.to_string();
