@@ -1,4 +1,8 @@
-//! [`HttpTransport`]: mishika's [`Transport`] over reqwest (rustls, pooled connections).
+//! [`HttpTransport`]: mishika's [`Transport`] over reqwest (pooled connections).
+//!
+//! TLS is chosen by features: `rustls-ring` (the default), `rustls-aws-lc-rs` or
+//! `native-tls` (see [`TlsBackend`]); with none, the transport speaks plain `http://` only.
+//! `http2` adds HTTP/2 (offered by ALPN over TLS).
 //!
 //! It only moves bytes: the request body is already encoded (JSON or multipart) and the
 //! response body is handed back as a stream, never buffered.
@@ -27,6 +31,10 @@ use futures_util::TryStreamExt;
 use hyper_util::client::proxy::matcher::Matcher;
 use mishika_core::{Body, Error, Transport, TransportError, TransportErrorKind, TransportFuture};
 
+mod tls;
+pub use tls::TlsBackend;
+use tls::TlsSettings;
+
 /// The default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("mishika/", env!("CARGO_PKG_VERSION"));
 
@@ -38,6 +46,8 @@ pub struct HttpTransport {
     /// The proxies the client sends through, to name them when a request fails (`None`
     /// for a client configured elsewhere, whose proxies are unknown).
     proxies: Option<Arc<Proxies>>,
+    /// The TLS backend set up by the builder (`None`: plain HTTP, or a client from elsewhere).
+    tls: Option<TlsBackend>,
 }
 
 /// Which proxy, if any, a request goes through: the rules reqwest applies, kept to say so
@@ -148,7 +158,14 @@ impl HttpTransport {
             client,
             urls: Arc::default(),
             proxies: None,
+            tls: None,
         }
+    }
+
+    /// The TLS backend the builder set up: `None` for a build without TLS (plain `http://`
+    /// only) or a transport made [`from_client`](HttpTransport::from_client).
+    pub fn tls_backend(&self) -> Option<TlsBackend> {
+        self.tls
     }
 }
 
@@ -162,6 +179,7 @@ pub struct HttpTransportBuilder {
     user_agent: String,
     proxy: Option<String>,
     no_proxy: bool,
+    tls: TlsSettings,
 }
 
 impl Default for HttpTransportBuilder {
@@ -174,6 +192,7 @@ impl Default for HttpTransportBuilder {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             proxy: None,
             no_proxy: false,
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -224,11 +243,47 @@ impl HttpTransportBuilder {
         self
     }
 
-    /// Build the transport; fails with a `Config` error on an invalid proxy URL or TLS setup.
+    /// Use this TLS backend rather than [`TlsBackend::default_for_build`]. One this build
+    /// does not have makes [`build`](HttpTransportBuilder::build) a `Config` error.
+    pub fn tls_backend(mut self, backend: TlsBackend) -> Self {
+        self.tls.backend = Some(backend);
+        self
+    }
+
+    /// Trust the certificates in `pem` (one, or a bundle) as roots, beside the system's:
+    /// a company CA, or the CA that signed a local gateway's certificate. A PEM with no
+    /// certificate, or an invalid one, makes [`build`](HttpTransportBuilder::build) a
+    /// `Config` error.
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("gateway-ca.pem")?;
+    /// let transport = mishika_http::HttpTransport::builder()
+    ///     .add_root_certificates_pem(pem)
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_certificates.push(pem.into());
+        self
+    }
+
+    /// **Dangerous**: accept any server certificate — self-signed, expired, or for another
+    /// name. Anyone between you and the server can then read and change the traffic,
+    /// API keys included. Only for a gateway on your own machine or network whose
+    /// certificate you cannot add with
+    /// [`add_root_certificates_pem`](HttpTransportBuilder::add_root_certificates_pem).
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.tls.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Build the transport; fails with a `Config` error on an invalid proxy URL or TLS setup
+    /// (a TLS backend or TLS setting this build has no feature for, an invalid PEM).
     pub fn build(self) -> Result<HttpTransport, Error> {
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(self.user_agent)
             .redirect(reqwest::redirect::Policy::custom(same_origin_307_308));
+        let (mut builder, tls) = tls::configure(builder, self.tls)?;
         if let Some(timeout) = self.connect_timeout.and_then(limit) {
             builder = builder.connect_timeout(timeout);
         }
@@ -265,6 +320,7 @@ impl HttpTransportBuilder {
             .map_err(|e| Error::config("could not build the HTTP client").with_source(e))?;
         let mut transport = HttpTransport::from_client(client);
         transport.proxies = proxies.map(Arc::new);
+        transport.tls = tls;
         Ok(transport)
     }
 }
@@ -415,6 +471,14 @@ impl Transport for HttpTransport {
     // future is boxed, so the box holds reqwest's pending call, not the request.
     fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         let (parts, body) = request.into_parts();
+        #[cfg(not(any(feature = "_rustls", feature = "native-tls")))]
+        if parts.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            let error = TransportError::new(
+                TransportErrorKind::Other,
+                format!("cannot send to `{}`: {}", parts.uri, tls::NO_TLS),
+            );
+            return Box::pin(std::future::ready(Err(error)));
+        }
         let url = match self.urls.url(&parts.uri) {
             Ok(url) => url,
             Err(error) => return Box::pin(std::future::ready(Err(error))),

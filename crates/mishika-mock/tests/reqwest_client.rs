@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn client() -> reqwest::Client {
+    // With mishika-http's default `rustls-ring` in the same build, reqwest has rustls but no
+    // crypto provider of its own (`rustls-no-provider`): a reqwest client built directly, as
+    // here, needs a process-wide one, or reqwest panics. (Already installed: fine.)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(TIMEOUT).build().unwrap()
 }
 

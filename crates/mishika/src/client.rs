@@ -13,7 +13,6 @@ use mishika_core::{
     RerankRequest, RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest,
     SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
-use mishika_http::HttpTransport;
 
 use crate::mock::MockReply;
 use crate::providers::{anthropic, openai, proxy};
@@ -166,7 +165,9 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client with the defaults: the built-in providers (`mishikallm_proxy/`, `openai/`,
-    /// `anthropic/`), an [`HttpTransport`], each provider's settings from its environment.
+    /// `anthropic/`), the built-in HTTP transport (`HttpTransport`, feature `reqwest`), each
+    /// provider's settings from its environment. Without the `reqwest` feature this is a
+    /// `Config` error: use [`Client::builder`] and pass a transport.
     pub fn new() -> Result<Client> {
         Client::builder().build()
     }
@@ -551,7 +552,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Deadline for connecting, for the HTTP transport mishika builds. Default 10 s.
+    /// Deadline for connecting, for the HTTP transport mishika builds (feature `reqwest`;
+    /// a transport passed with [`transport`](ClientBuilder::transport) keeps its own).
+    /// Default 10 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -647,11 +650,7 @@ impl ClientBuilder {
         }
         let base: Arc<dyn Transport> = match self.transport {
             Some(transport) => transport,
-            None => Arc::new(
-                HttpTransport::builder()
-                    .connect_timeout(self.connect_timeout)
-                    .build()?,
-            ),
+            None => default_transport(self.connect_timeout)?,
         };
         // Retries sit right above the byte mover; the idle watch wraps the body that is
         // finally handed out.
@@ -680,3 +679,26 @@ impl ClientBuilder {
         })
     }
 }
+
+/// The transport a client builds when none is given: mishika-http's over reqwest.
+#[cfg(feature = "reqwest")]
+fn default_transport(connect_timeout: Duration) -> Result<Arc<dyn Transport>> {
+    Ok(Arc::new(
+        mishika_http::HttpTransport::builder()
+            .connect_timeout(connect_timeout)
+            .build()?,
+    ))
+}
+
+/// Without the `reqwest` feature there is no built-in transport: a `Config` error that
+/// says what to do.
+#[cfg(not(feature = "reqwest"))]
+fn default_transport(_connect_timeout: Duration) -> Result<Arc<dyn Transport>> {
+    Err(Error::config(NO_TRANSPORT))
+}
+
+/// The message of the `Config` error a client without a transport is built with.
+#[cfg(not(feature = "reqwest"))]
+pub(crate) const NO_TRANSPORT: &str = "no transport: this build of mishika has no built-in \
+    HTTP transport; enable mishika's `reqwest` feature (on by default), or pass one with \
+    `ClientBuilder::transport`";

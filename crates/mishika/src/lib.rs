@@ -75,7 +75,9 @@ pub use mishika_core::{
     Tool, ToolCall, ToolChoice, TranscriptionFormat, TranscriptionRequest, TranscriptionResponse,
     Transport, TransportError, TransportErrorKind, TransportFuture, Usage,
 };
-pub use mishika_http::HttpTransport;
+/// The built-in HTTP transport and its settings (feature `reqwest`, on by default).
+#[cfg(feature = "reqwest")]
+pub use mishika_http::{HttpTransport, HttpTransportBuilder, TlsBackend};
 
 /// The core crate, for provider and transport authors.
 pub use mishika_core as core;
