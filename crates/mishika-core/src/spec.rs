@@ -129,18 +129,21 @@ impl ProviderSpec {
     }
 
     /// The variable holding the base URL.
+    #[must_use]
     pub const fn env_api_base(mut self, variable: &'static str) -> ProviderSpec {
         self.env_api_base = Some(variable);
         self
     }
 
     /// The variable holding the key.
+    #[must_use]
     pub const fn env_api_key(mut self, variable: &'static str) -> ProviderSpec {
         self.env_api_key = Some(variable);
         self
     }
 
     /// Variables sent as headers; see [`env_headers`](ProviderSpec::env_headers).
+    #[must_use]
     pub const fn env_headers(
         mut self,
         pairs: &'static [(&'static str, &'static str)],
@@ -150,24 +153,28 @@ impl ProviderSpec {
     }
 
     /// The base URL when nothing else sets one.
+    #[must_use]
     pub const fn default_api_base(mut self, url: &'static str) -> ProviderSpec {
         self.default_api_base = Some(url);
         self
     }
 
     /// How the key is sent.
+    #[must_use]
     pub const fn auth(mut self, auth: AuthScheme) -> ProviderSpec {
         self.auth = auth;
         self
     }
 
     /// How paths join the base URL.
+    #[must_use]
     pub const fn paths(mut self, paths: PathStyle) -> ProviderSpec {
         self.paths = paths;
         self
     }
 
     /// How error answers read and which may be retried.
+    #[must_use]
     pub const fn errors(mut self, errors: ErrorRules) -> ProviderSpec {
         self.errors = errors;
         self

@@ -181,6 +181,7 @@ impl Default for HttpTransportBuilder {
 impl HttpTransportBuilder {
     /// Deadline for establishing a connection (TCP + TLS). Any duration of 30 years or more
     /// (`Duration::MAX`) means none, here and in the other timeouts.
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -189,36 +190,42 @@ impl HttpTransportBuilder {
     /// reqwest's own deadline for a whole request *including reading the body*. Off by
     /// default, since it would also cut long streams; mishika's client applies request and
     /// stream-idle deadlines itself.
+    #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
     }
 
     /// How long an idle pooled connection is kept.
+    #[must_use]
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = Some(timeout);
         self
     }
 
     /// Most idle connections kept per host.
+    #[must_use]
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = Some(max);
         self
     }
 
     /// The `User-Agent` header.
+    #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
     }
 
     /// Send every request through this HTTP(S) proxy, e.g. `http://proxy.internal:3128`.
+    #[must_use]
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
     }
 
     /// Ignore the system proxy settings (`HTTP_PROXY` …).
+    #[must_use]
     pub fn no_proxy(mut self) -> Self {
         self.no_proxy = true;
         self

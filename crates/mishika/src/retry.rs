@@ -117,6 +117,7 @@ impl RetryTransport {
     /// the request's deadline). When it passes, the decision is made on what arrived: a
     /// `503` whose body stalls is retried after this long, not after the whole-request
     /// deadline.
+    #[must_use]
     pub fn error_body_idle_timeout(mut self, idle: Option<Duration>) -> RetryTransport {
         self.error_body_idle = idle;
         self
@@ -125,6 +126,7 @@ impl RetryTransport {
     /// The largest successful answer body read inside the retry loop (default 64 MiB, the
     /// default [`Limits::max_response_bytes`](mishika_core::Limits)). A longer one is handed
     /// on as it streams, and a cut after this many bytes is not retried.
+    #[must_use]
     pub fn max_buffered_body(mut self, bytes: usize) -> RetryTransport {
         self.max_buffered = bytes;
         self

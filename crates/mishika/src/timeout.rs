@@ -79,6 +79,7 @@ impl IdleTimeoutTransport {
 
     /// Cut a streamed body that is still going `deadline` after its request was sent,
     /// unless the request sets its own (`None`, the default: no whole-stream limit).
+    #[must_use]
     pub fn with_stream_deadline(mut self, deadline: Option<Duration>) -> IdleTimeoutTransport {
         self.default_stream_deadline = deadline;
         self
