@@ -325,6 +325,7 @@ pub(crate) use request_options_builders;
 /// transport decorators from the `http::Request` extensions; [`Call`](crate::Call) inserts it
 /// only when the request overrides something. `None` means "the client's default".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CallPolicy {
     /// Deadline for the whole request.
     pub timeout: Option<Duration>,
@@ -336,6 +337,43 @@ pub struct CallPolicy {
     pub num_retries: Option<u32>,
     /// Upper bound on the time across all attempts.
     pub retry_deadline: Option<Duration>,
+}
+
+impl CallPolicy {
+    /// Deadline for the whole request.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> CallPolicy {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Longest silence between two body chunks.
+    #[must_use]
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> CallPolicy {
+        self.stream_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Longest time a streamed body may last in all, from when the request is sent.
+    #[must_use]
+    pub fn stream_deadline(mut self, deadline: Duration) -> CallPolicy {
+        self.stream_deadline = Some(deadline);
+        self
+    }
+
+    /// Retries after the first attempt.
+    #[must_use]
+    pub fn num_retries(mut self, retries: u32) -> CallPolicy {
+        self.num_retries = Some(retries);
+        self
+    }
+
+    /// Upper bound on the time across all attempts.
+    #[must_use]
+    pub fn retry_deadline(mut self, deadline: Duration) -> CallPolicy {
+        self.retry_deadline = Some(deadline);
+        self
+    }
 }
 
 impl RequestOptions {

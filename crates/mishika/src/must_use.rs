@@ -17,6 +17,7 @@
 //! let _transport = HttpTransport::builder().user_agent("ua");
 //! let _gateway = mishika_mock::MockGateway::builder().api_key("sk");
 //! let _message = ChatMessage::user("hi").name("ann");
+//! let _image = mishika::ImageRequest::new("m", "a lighthouse").size("1024x1024");
 //! ```
 //!
 //! A request builder setter (hand-written) alone:

@@ -391,26 +391,17 @@ mod tests {
             (None, CallPolicy::default(), false),
             (
                 None,
-                CallPolicy {
-                    stream_idle_timeout: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_idle_timeout(Duration::from_millis(20)),
                 true,
             ),
             (
                 None,
-                CallPolicy {
-                    stream_deadline: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_deadline(Duration::from_millis(20)),
                 true,
             ),
             (
                 Some(Duration::from_secs(60)),
-                CallPolicy {
-                    stream_idle_timeout: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_idle_timeout(Duration::from_millis(20)),
                 true,
             ),
         ] {
