@@ -865,6 +865,24 @@ deserialize_lenient!(Usage {
 });
 
 /// A chat answer.
+///
+/// The answer types are `#[non_exhaustive]`, so a gateway's new fields can be added
+/// without breaking anyone who reads them. A provider or a test that makes an answer
+/// decodes it from JSON, or starts from `Default` and sets the fields it has:
+///
+/// ```
+/// use mishika_core::chat::{ChatChoice, ChatResponse, FinishReason, ResponseMessage, Role};
+/// let mut message = ResponseMessage::default();
+/// message.role = Some(Role::Assistant);
+/// message.content = Some("hi".to_owned());
+/// let mut choice = ChatChoice::default();
+/// choice.message = message;
+/// choice.finish_reason = Some(FinishReason::Stop);
+/// let mut response = ChatResponse::default();
+/// response.model = Some("my-model".to_owned());
+/// response.choices.push(choice);
+/// assert_eq!(response.content(), Some("hi"));
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct ChatResponse {
@@ -1043,6 +1061,17 @@ impl ChunkHeader {
 impl ChatChunk {
     /// An empty chunk (no choices, no usage) of the completion `id` by `model`, with
     /// object `chat.completion.chunk`: set its `choices` (and `usage`) next.
+    ///
+    /// ```
+    /// use mishika_core::chat::{ChatChunk, ChunkChoice};
+    /// let mut choice = ChunkChoice::default();
+    /// choice.delta.content = Some("Hel".to_owned());
+    /// let mut chunk = ChatChunk::new("chatcmpl-1", "my-model");
+    /// chunk.choices.push(choice);
+    /// assert_eq!((chunk.id(), chunk.model()), (Some("chatcmpl-1"), Some("my-model")));
+    /// assert_eq!(chunk.object(), Some("chat.completion.chunk"));
+    /// assert_eq!(chunk.content(), Some("Hel"));
+    /// ```
     pub fn new(id: impl Into<String>, model: impl Into<String>) -> ChatChunk {
         ChatChunk::with_header(Arc::new(ChunkHeader::new(
             Some(id.into()),
