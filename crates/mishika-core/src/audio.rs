@@ -156,7 +156,8 @@ impl SpeechResponse {
     /// written whole or not at all: the audio goes to a temporary file beside `path`,
     /// renamed over it once the body has ended and the bytes are synced, so a failed
     /// download (a cut body, a full disk) leaves what was at `path` before untouched and
-    /// no temporary file behind.
+    /// no temporary file behind. The new file replaces the old one, with a new file's
+    /// permissions.
     #[cfg(feature = "tokio")]
     pub async fn save(self, path: impl AsRef<Path>) -> Result<u64> {
         crate::file::write_with(path.as_ref(), |mut file| async move {

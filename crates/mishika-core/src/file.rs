@@ -3,6 +3,10 @@
 //! at any point leaves what was at the path before untouched and removes the temporary
 //! file. The file helpers of [`Image`](crate::Image), [`SpeechResponse`](crate::SpeechResponse)
 //! and [`AudioFile`](crate::AudioFile) are built on it.
+//!
+//! The rename replaces the file at the path rather than writing into it: the new file has
+//! the permissions a new file gets, not the old one's, and a symbolic link at the path is
+//! replaced by the file, not followed.
 
 use std::ffi::OsString;
 use std::io::Write as _;

@@ -205,8 +205,9 @@ impl Image {
     /// Decode a `b64_json` image and write it to `path`; returns the number of bytes
     /// written. The file is written whole or not at all: the bytes go to a temporary file
     /// beside `path`, renamed over it once complete, so a failure leaves what was at
-    /// `path` before untouched and no temporary file behind. The errors of
-    /// [`bytes`](Image::bytes) come before any file is touched.
+    /// `path` before untouched and no temporary file behind (the new file replaces the
+    /// old one, with a new file's permissions). The errors of [`bytes`](Image::bytes)
+    /// come before any file is touched.
     #[cfg(feature = "tokio")]
     pub async fn save(&self, path: impl AsRef<Path>) -> Result<usize> {
         let bytes = self.bytes()?;
