@@ -236,8 +236,9 @@ impl AudioFile {
         Ok(AudioFile::new(data, file_name(path)))
     }
 
-    /// [`from_path`](AudioFile::from_path) with blocking file I/O, for code outside an
-    /// async runtime.
+    /// Read the file at `path` with blocking file I/O, for code outside an async runtime
+    /// (`from_path`, with the `tokio` feature, is the async form); its name and extension
+    /// are kept.
     pub fn from_path_blocking(path: impl AsRef<Path>) -> Result<AudioFile> {
         let path = path.as_ref();
         let data = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;

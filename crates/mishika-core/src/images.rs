@@ -215,7 +215,10 @@ impl Image {
         Ok(bytes.len())
     }
 
-    /// [`save`](Image::save) with blocking file I/O, for code outside an async runtime.
+    /// Decode a `b64_json` image and write it to `path` with blocking file I/O, for code
+    /// outside an async runtime (`save`, with the `tokio` feature, is the async form).
+    /// Returns the number of bytes written. Written whole or not at all, like `save`: a
+    /// temporary file beside `path` is renamed over it once complete.
     pub fn save_blocking(&self, path: impl AsRef<Path>) -> Result<usize> {
         let bytes = self.bytes()?;
         crate::file::write_blocking(path.as_ref(), &bytes)?;
