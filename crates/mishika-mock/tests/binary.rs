@@ -162,4 +162,14 @@ fn a_bad_argument_prints_the_usage_to_stderr_and_exits_with_2() {
             "{args:?}: {stderr}"
         );
     }
+    // An unknown flag is named as such, not taken for one missing its value.
+    let output = Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(r#"unknown argument "--bogus""#),
+        "{stderr}"
+    );
 }

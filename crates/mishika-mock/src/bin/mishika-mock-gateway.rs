@@ -66,6 +66,9 @@ fn parse_args() -> Result<Command, String> {
             args.log_requests = true;
             continue;
         }
+        if !matches!(flag.as_str(), "--port" | "--api-key" | "--models") {
+            return Err(format!("unknown argument {flag:?}\n{USAGE}"));
+        }
         let value = match inline.or_else(|| argv.next()) {
             Some(value) => value,
             None => return Err(format!("{flag} needs a value\n{USAGE}")),
