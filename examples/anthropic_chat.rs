@@ -21,7 +21,8 @@ use serde_json::json;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, gateway) = support::client().await?;
     let model = support::arg(1, "anthropic/claude-3-5-haiku-latest");
-    println!("gateway: {}", support::answered_by(&model, &gateway));
+    eprintln!("gateway: {}", support::answered_by(&model, &gateway));
+    let tag = support::echo_tag(&model);
 
     let weather = Tool::function(
         "get_weather",
@@ -39,6 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Streamed: the accumulator assembles the tool call from Anthropic's events.
     let mut stream = client.chat_stream(request).await?;
     let mut whole = ChatStreamAccumulator::default();
+    print!("{tag}");
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         print!("{}", chunk.content().unwrap_or_default());
@@ -70,7 +72,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .max_tokens(256),
         )
         .await?;
-    println!("final answer: {}", answer.content().unwrap_or("(no text)"));
+    println!(
+        "final answer: {tag}{}",
+        answer.content().unwrap_or("(no text)")
+    );
     if let Some(usage) = &answer.usage {
         println!(
             "usage: {} prompt + {} completion tokens",

@@ -13,8 +13,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("gateway: {}", support::answered_by(&model, &gateway));
 
     let response = client
-        .chat(ChatRequest::new(model, [ChatMessage::user(prompt)]))
+        .chat(ChatRequest::new(
+            model.as_str(),
+            [ChatMessage::user(prompt)],
+        ))
         .await?;
-    println!("{}", response.content().unwrap_or("(no text)"));
+    println!(
+        "{}{}",
+        support::echo_tag(&model),
+        response.content().unwrap_or("(no text)")
+    );
     Ok(())
 }

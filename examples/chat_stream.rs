@@ -17,8 +17,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("gateway: {}", support::answered_by(&model, &gateway));
 
     let mut stream = client
-        .chat_stream(ChatRequest::new(model, [ChatMessage::user(prompt)]))
+        .chat_stream(ChatRequest::new(
+            model.as_str(),
+            [ChatMessage::user(prompt)],
+        ))
         .await?;
+    print!("{}", support::echo_tag(&model));
     while let Some(chunk) = stream.next().await {
         print!("{}", chunk?.content().unwrap_or_default());
         std::io::stdout().flush()?;

@@ -43,7 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .api_base(gateway.base_url.clone())
         .provider("shout", Shout)
         .build()?;
-    println!("providers: {:?}", client.prefixes());
+    eprintln!("gateway: {}", gateway.label);
+    eprintln!("providers: {:?}", client.prefixes());
 
     let shouted = client
         .chat(ChatRequest::new(
@@ -53,15 +54,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("shout/loud-1: {}", shouted.content().unwrap_or_default());
 
+    let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
     let proxied = client
         .chat(ChatRequest::new(
-            support::arg(1, "mishikallm_proxy/gpt-4o-mini"),
+            model.as_str(),
             [ChatMessage::user("hello there")],
         ))
         .await?;
     println!(
-        "proxy ({}): {}",
-        gateway.label,
+        "{model}: {}{}",
+        support::echo_tag(&model),
         proxied.content().unwrap_or_default()
     );
 

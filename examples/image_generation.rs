@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{url}");
         } else if image.b64_json.is_some() {
             let path = std::env::temp_dir().join(format!("mishika-image-{index}.png"));
-            let written = image.save(&path)?;
+            let written = image.save(&path).await?;
             println!("{} ({written} bytes)", path.display());
         }
         if let Some(revised) = &image.revised_prompt {

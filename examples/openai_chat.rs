@@ -20,7 +20,8 @@ use mishika::{ChatMessage, ChatRequest};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, gateway) = support::client().await?;
     let model = support::arg(1, "openai/gpt-4o-mini");
-    println!("gateway: {}", support::answered_by(&model, &gateway));
+    eprintln!("gateway: {}", support::answered_by(&model, &gateway));
+    let tag = support::echo_tag(&model);
 
     let request = ChatRequest::new(
         model.as_str(),
@@ -31,9 +32,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .max_tokens(64);
     let response = client.chat(request.clone()).await?;
-    println!("chat reply: {}", response.content().unwrap_or("(no text)"));
+    println!(
+        "chat reply: {tag}{}",
+        response.content().unwrap_or("(no text)")
+    );
 
-    print!("streamed: ");
+    print!("streamed: {tag}");
     let mut stream = client.chat_stream(request).await?;
     while let Some(chunk) = stream.next().await {
         print!("{}", chunk?.content().unwrap_or_default());

@@ -21,8 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The free functions read process-wide settings, then the environment.
         mishika::set_api_base(gateway.base_url.clone());
     }
-    println!("gateway: {}", gateway.label);
+    eprintln!("gateway: {}", gateway.label);
     let model = support::arg(1, "mishikallm_proxy/gpt-4o-mini");
+    let tag = support::echo_tag(&model);
 
     let request = ChatRequest::new(
         model.as_str(),
@@ -34,7 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .max_tokens(64);
 
     let response = mishika::completion(request.clone()).await?;
-    println!("chat reply: {}", response.content().unwrap_or("(no text)"));
+    println!(
+        "chat reply: {tag}{}",
+        response.content().unwrap_or("(no text)")
+    );
     if let Some(usage) = &response.usage {
         println!(
             "usage: {} prompt + {} completion tokens",
@@ -46,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("call id: {call_id}");
     }
 
-    print!("streamed reply: ");
+    print!("streamed reply: {tag}");
     let mut stream = mishika::completion_stream(request.include_usage(true)).await?;
     let mut chunks = 0;
     while let Some(chunk) = stream.next().await {

@@ -1,5 +1,20 @@
 //! Rerank: `cargo run --example rerank -- <model> <query> <document>...` prints index and
 //! score per result, best first.
+//!
+//! The default model, `mishikallm_proxy/rerank-english-v3.0`, reaches the proxy as
+//! `rerank-english-v3.0`: a LiteLLM proxy serves it when its `config.yaml` routes that name
+//! to a rerank model, as the conformance suite's proxy does
+//! (`tests/conformance/litellm_config.yaml`):
+//!
+//! ```yaml
+//! model_list:
+//!   - model_name: rerank-english-v3.0
+//!     litellm_params: {model: cohere/rerank-english-v3.0, api_key: os.environ/COHERE_API_KEY}
+//!     model_info: {mode: rerank}
+//! ```
+//!
+//! A proxy has no models but those of its config: pass the `model_name` of yours as the
+//! first argument. With zero setup the MockGateway answers, with made-up scores.
 
 mod support;
 

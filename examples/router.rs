@@ -3,6 +3,7 @@
 //! `MockGateway`s stand in for the deployments, and one of them is failing.
 //!
 //! Each call prints which group and deployment answered and how many attempts it took.
+//! The answers are the MockGateways' echo of the prompt, not a model's.
 
 use std::time::Duration;
 
@@ -49,8 +50,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .fallbacks("gpt-4o", ["claude"])
         .build()?;
     let client = Client::builder().router(router).build()?;
-    println!(
-        "deployments: east {} and west {} (down) for gpt-4o; backup {} for claude",
+    eprintln!(
+        "deployments (MockGateways, which echo the prompt): east {} and west {} (down) for \
+         gpt-4o; backup {} for claude",
         east.base_url(),
         west.base_url(),
         backup.base_url()
@@ -63,7 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(answer) => {
                 let route = answer.metadata().route().ok_or("no route recorded")?;
                 println!(
-                    "call {n}: {:?} from {} / {} ({} attempt(s), {} fallback(s))",
+                    "call {n}: echo {:?} from {} / {} ({} attempt(s), {} fallback(s))",
                     answer.content().unwrap_or_default(),
                     route.group,
                     route.deployment,
@@ -74,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(error) => println!("call {n}: {:?}: {error}", error.kind()),
         }
     }
-    println!(
+    eprintln!(
         "requests seen: east {}, west {}, backup {}",
         east.request_count(),
         west.request_count(),

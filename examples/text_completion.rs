@@ -13,8 +13,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("gateway: {}", gateway.label);
 
     let response = client
-        .text_completion(CompletionRequest::new(model, prompt).max_tokens(32))
+        .text_completion(CompletionRequest::new(model.as_str(), prompt).max_tokens(32))
         .await?;
-    println!("{}", response.text().unwrap_or("(no text)"));
+    println!(
+        "{}{}",
+        support::echo_tag(&model),
+        response.text().unwrap_or("(no text)")
+    );
     Ok(())
 }

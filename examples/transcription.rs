@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("gateway: {}", gateway.label);
 
     let file = match std::env::args().nth(2) {
-        Some(path) => AudioFile::from_path(path)?,
+        Some(path) => AudioFile::from_path(path).await?,
         None => AudioFile::new(silent_wav(), "silence.wav"),
     };
     let response = client

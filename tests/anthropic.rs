@@ -15,12 +15,10 @@ use mishika_mock::{MockGateway, ScriptedResponse};
 use serde_json::json;
 
 fn quick_retries(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
+        .max_retries(retries)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(20))
 }
 
 async fn gateway_and_client() -> (MockGateway, Client) {

@@ -203,28 +203,69 @@ async fn speech_streams_megabytes_in_bounded_chunks() {
     std::fs::remove_file(&path).unwrap();
 }
 
+/// The names in `dir`, sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[tokio::test]
-async fn speech_cut_mid_body_is_an_error_and_leaves_no_file() {
+async fn speech_cut_mid_body_is_an_error_and_leaves_the_old_file_untouched() {
     let (gateway, client) = setup().await;
-    gateway.push_response(
-        ScriptedResponse::status(200)
-            .header("content-type", "audio/mpeg")
-            .body(vec![7u8; 200_000])
-            .chunk_size(10_000)
-            .drop_after(50_000),
-    );
-    let path = std::env::temp_dir().join(format!("mishika-cut-{}.mp3", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("mishika-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("speech.mp3");
+    let old: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    for existed in [true, false] {
+        if existed {
+            std::fs::write(&path, &old).unwrap();
+        }
+        gateway.push_response(
+            ScriptedResponse::status(200)
+                .header("content-type", "audio/mpeg")
+                .body(vec![7u8; 200_000])
+                .chunk_size(10_000)
+                .drop_after(50_000),
+        );
+        let audio = client
+            .speech(SpeechRequest::new(
+                "mishikallm_proxy/mock-tts",
+                "x",
+                "alloy",
+            ))
+            .await
+            .unwrap();
+        let error = audio.save(&path).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Stream);
+        if existed {
+            // Neither deleted nor truncated: byte-identical, and nothing else in the directory.
+            assert_eq!(std::fs::read(&path).unwrap(), old);
+            assert_eq!(entries(&dir), ["speech.mp3"]);
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+        }
+    }
+
+    // A whole body replaces the old file with exactly its bytes, through the same path.
+    std::fs::write(&path, &old).unwrap();
     let audio = client
-        .speech(SpeechRequest::new(
-            "mishikallm_proxy/mock-tts",
-            "x",
-            "alloy",
-        ))
+        .speech(
+            SpeechRequest::new("mishikallm_proxy/mock-tts", "hi", "alloy")
+                .extra("mock_audio_bytes", 30_000),
+        )
         .await
         .unwrap();
-    let error = audio.save(&path).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Stream);
-    assert!(!path.exists());
+    assert_eq!(audio.save(&path).await.unwrap(), 30_000);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 30_000);
+    assert!(bytes.iter().enumerate().all(|(k, b)| *b == (k % 251) as u8));
+    assert_eq!(entries(&dir), ["speech.mp3"]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]

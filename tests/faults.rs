@@ -214,13 +214,11 @@ fn sse_frame(content: &str) -> String {
 
 /// Fast backoff so the tests measure policy, not patience.
 fn quick_policy(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
-        max_retry_after: Duration::from_secs(60),
-        deadline: None,
-    }
+    RetryPolicy::default()
+        .max_retries(retries)
+        .initial_backoff(Duration::from_millis(10))
+        .max_backoff(Duration::from_millis(40))
+        .max_retry_after(Duration::from_secs(60))
 }
 
 fn client_for(base: &str, retries: u32) -> Client {
@@ -603,11 +601,11 @@ async fn duration_max_everywhere_is_no_limit_not_a_panic() {
         .stream_idle_timeout(Duration::MAX)
         .stream_deadline(Duration::MAX)
         .connect_timeout(Duration::MAX)
-        .retry_policy(RetryPolicy {
-            deadline: Some(Duration::MAX),
-            max_retry_after: Duration::MAX,
-            ..quick_policy(1)
-        })
+        .retry_policy(
+            quick_policy(1)
+                .deadline(Duration::MAX)
+                .max_retry_after(Duration::MAX),
+        )
         .build()
         .unwrap();
     let huge = |request: ChatRequest| {

@@ -18,13 +18,11 @@ use capture::Capture;
 
 /// Fast backoff so the test measures policy, not patience.
 fn quick_policy(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(80),
-        max_retry_after: Duration::from_secs(5),
-        deadline: None,
-    }
+    RetryPolicy::default()
+        .max_retries(retries)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(80))
+        .max_retry_after(Duration::from_secs(5))
 }
 
 fn ask(text: &str) -> ChatRequest {

@@ -60,11 +60,10 @@ const LINES_SPEC: ProviderSpec = ProviderSpec::new()
     .env_api_key("LINES_API_KEY_NEVER_SET")
     .auth(AuthScheme::Header("x-lines-key"))
     .paths(PathStyle::AsGiven)
-    .errors(ErrorRules {
-        from_response: lines_error,
-        // Any failure status may be retryable: the body says.
-        may_retry: |status| status.is_client_error() || status.is_server_error(),
-    });
+    // Any failure status may be retryable: the body says.
+    .errors(ErrorRules::new(lines_error, |status| {
+        status.is_client_error() || status.is_server_error()
+    }));
 
 fn prompt(request: &ChatRequest) -> String {
     request
@@ -157,12 +156,10 @@ impl Provider for Lines {
 }
 
 fn quick_retries(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        initial_backoff: Duration::from_millis(5),
-        max_backoff: Duration::from_millis(20),
-        ..RetryPolicy::default()
-    }
+    RetryPolicy::default()
+        .max_retries(retries)
+        .initial_backoff(Duration::from_millis(5))
+        .max_backoff(Duration::from_millis(20))
 }
 
 /// A client with the proxy on one gateway and `lines/` on another, each with its own key.

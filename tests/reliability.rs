@@ -18,13 +18,11 @@ use mishika_mock::{MockGateway, ScriptedResponse};
 
 /// Fast backoff so the tests measure policy, not patience.
 fn quick_policy(retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries: retries,
-        initial_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(80),
-        max_retry_after: Duration::from_secs(5),
-        deadline: None,
-    }
+    RetryPolicy::default()
+        .max_retries(retries)
+        .initial_backoff(Duration::from_millis(20))
+        .max_backoff(Duration::from_millis(80))
+        .max_retry_after(Duration::from_secs(5))
 }
 
 fn client(gateway: &MockGateway, policy: RetryPolicy) -> Client {
@@ -205,10 +203,7 @@ async fn retry_after_is_honoured_and_capped() {
     gateway.push_response(
         ScriptedResponse::error(429, "slow down", "rate_limit", "429").header("retry-after", "30"),
     );
-    let policy = RetryPolicy {
-        max_retry_after: Duration::from_millis(100),
-        ..quick_policy(1)
-    };
+    let policy = quick_policy(1).max_retry_after(Duration::from_millis(100));
     let started = Instant::now();
     client(&gateway, policy).chat(ask("x")).await.unwrap();
     assert!(
@@ -490,11 +485,11 @@ async fn hostile_answers_are_typed_errors() {
     let client = Client::builder()
         .api_base(gateway.base_url())
         .num_retries(0)
-        .limits(Limits {
-            max_response_bytes: 256 * 1024,
-            max_sse_line: 1024,
-            ..Limits::default()
-        })
+        .limits(
+            Limits::default()
+                .max_response_bytes(256 * 1024)
+                .max_sse_line(1024),
+        )
         .build()
         .unwrap();
     let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
@@ -701,10 +696,7 @@ async fn stream_decoding_edges_over_the_wire() {
     let client = Client::builder()
         .api_base(gateway.base_url())
         .num_retries(0)
-        .limits(Limits {
-            max_sse_event: 4096,
-            ..Limits::default()
-        })
+        .limits(Limits::default().max_sse_event(4096))
         .build()
         .unwrap();
     let frame = |text: &str| {

@@ -326,13 +326,13 @@ async fn a_deployment_gets_transport_retries_only_when_it_asks_for_them() {
         .unwrap();
     let client = Client::builder()
         .api_base(gateway.base_url())
-        .retry_policy(mishika::RetryPolicy {
-            max_retries: 3,
-            initial_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(2),
-            max_retry_after: Duration::from_secs(1),
-            deadline: None,
-        })
+        .retry_policy(
+            mishika::RetryPolicy::default()
+                .max_retries(3)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(2))
+                .max_retry_after(Duration::from_secs(1)),
+        )
         .router(router)
         .build()
         .unwrap();

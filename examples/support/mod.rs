@@ -2,6 +2,11 @@
 //! set, OpenAI when `OPENAI_API_KEY` is, Anthropic when `ANTHROPIC_API_KEY` is; every
 //! provider left unconfigured is pointed at the in-process `MockGateway` (which speaks the
 //! OpenAI and the Anthropic wire), so every example runs with zero setup.
+//!
+//! Every example writes the same way: the `gateway:` line saying who answers (and any
+//! other diagnostic) to stderr, the answers to stdout. The MockGateway's chat and text
+//! answers are an echo of the prompt, not a model's; an example that prints one tags it
+//! with [`echo_tag`].
 
 #![allow(dead_code)]
 
@@ -30,7 +35,9 @@ pub async fn gateway() -> Result<Gateway, Box<dyn std::error::Error>> {
             let mock = MockGateway::start().await?;
             Ok(Gateway {
                 label: format!(
-                    "the built-in MockGateway at {} (set MISHIKALLM_PROXY_API_BASE to use a real proxy)",
+                    "the built-in MockGateway at {}, which echoes the prompt back and makes \
+                     up vectors, images and audio (set MISHIKALLM_PROXY_API_BASE to use a \
+                     real proxy)",
                     mock.base_url()
                 ),
                 base_url: mock.base_url(),
@@ -95,11 +102,31 @@ pub fn answered_by(model: &str, gateway: &Gateway) -> String {
     };
     real.unwrap_or_else(|| match &gateway.mock {
         Some(mock) => format!(
-            "the built-in MockGateway at {} (set the provider's key variable to use the real one)",
+            "the built-in MockGateway at {}, which echoes the prompt back (set the \
+             provider's key variable to use the real one)",
             mock.base_url()
         ),
         None => gateway.label.clone(),
     })
+}
+
+/// Whether the built-in MockGateway answers `model` (its provider is not configured).
+pub fn mock_answers(model: &str) -> bool {
+    !configured(match model.split('/').next() {
+        Some("openai") => "OPENAI_API_KEY",
+        Some("anthropic") => "ANTHROPIC_API_KEY",
+        _ => "MISHIKALLM_PROXY_API_BASE",
+    })
+}
+
+/// What to put before a printed answer for `model`: `[MockGateway echo] ` when the mock
+/// answers (it repeats the prompt back; no model is involved), nothing otherwise.
+pub fn echo_tag(model: &str) -> &'static str {
+    if mock_answers(model) {
+        "[MockGateway echo] "
+    } else {
+        ""
+    }
 }
 
 /// The `n`th command-line argument, or `default`.

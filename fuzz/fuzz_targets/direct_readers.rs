@@ -11,7 +11,8 @@
 use libfuzzer_sys::fuzz_target;
 use mishika_core::EmbeddingResponse;
 use mishika_core::WithMetadata;
-use mishika_core::chat::{ChatChunk, ChatResponse, ChunkStrings};
+use mishika_core::chat::{ChatChunk, ChatResponse};
+use mishika_core::decode::ChunkStrings;
 
 fuzz_target!(|data: &[u8]| {
     let streamed = ChunkStrings::default()

@@ -19,6 +19,12 @@ use crate::wire::{setters, string_enum};
 
 /// A text-to-speech request.
 ///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
+///
 /// ```
 /// use mishika_core::audio::SpeechRequest;
 /// let request = SpeechRequest::new("mishikallm_proxy/tts-1", "Hello!", "alloy")
@@ -26,7 +32,7 @@ use crate::wire::{setters, string_enum};
 ///     .speed(1.25);
 /// assert_eq!(request.voice, "alloy");
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpeechRequest {
     /// `prefix/model`.
     pub model: String,
@@ -146,22 +152,19 @@ impl SpeechResponse {
         Ok(written)
     }
 
-    /// Stream the audio into the file at `path` (created or truncated); returns the bytes
-    /// written. A failed download leaves no partial file behind.
+    /// Stream the audio into the file at `path`; returns the bytes written. The file is
+    /// written whole or not at all: the audio goes to a temporary file beside `path`,
+    /// renamed over it once the body has ended and the bytes are synced, so a failed
+    /// download (a cut body, a full disk) leaves what was at `path` before untouched and
+    /// no temporary file behind. The new file replaces the old one, with a new file's
+    /// permissions.
     #[cfg(feature = "tokio")]
     pub async fn save(self, path: impl AsRef<Path>) -> Result<u64> {
-        let path = path.as_ref();
-        let mut file = tokio::fs::File::create(path)
-            .await
-            .map_err(|e| Error::io("create", path, e))?;
-        match self.write_to(&mut file).await {
-            Ok(written) => Ok(written),
-            Err(error) => {
-                drop(file);
-                let _ = tokio::fs::remove_file(path).await;
-                Err(error)
-            }
-        }
+        crate::file::write_with(path.as_ref(), |mut file| async move {
+            let written = self.write_to(&mut file).await?;
+            Ok((written, file))
+        })
+        .await
     }
 }
 
@@ -223,22 +226,38 @@ impl AudioFile {
         }
     }
 
-    /// Read a file (blocking); its name and extension are kept.
-    pub fn from_path(path: impl AsRef<Path>) -> Result<AudioFile> {
+    /// Read the file at `path`; its name and extension are kept.
+    #[cfg(feature = "tokio")]
+    pub async fn from_path(path: impl AsRef<Path>) -> Result<AudioFile> {
+        let path = path.as_ref();
+        let data = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::io("read", path, e))?;
+        Ok(AudioFile::new(data, file_name(path)))
+    }
+
+    /// Read the file at `path` with blocking file I/O, for code outside an async runtime
+    /// (`from_path`, with the `tokio` feature, is the async form); its name and extension
+    /// are kept.
+    pub fn from_path_blocking(path: impl AsRef<Path>) -> Result<AudioFile> {
         let path = path.as_ref();
         let data = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        let filename = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "audio".to_owned());
-        Ok(AudioFile::new(data, filename))
+        Ok(AudioFile::new(data, file_name(path)))
     }
 
     /// Override the content type.
+    #[must_use]
     pub fn content_type(mut self, content_type: impl Into<String>) -> AudioFile {
         self.content_type = content_type.into();
         self
     }
+}
+
+/// The name an uploaded file is sent under: the path's last part, or `audio`.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "audio".to_owned())
 }
 
 /// The MIME type for an audio file name's extension (`application/octet-stream` if unknown).
@@ -261,6 +280,12 @@ pub fn content_type_for(filename: &str) -> &'static str {
 }
 
 /// A transcription request.
+///
+/// Unlike the other requests it has no `Deserialize`: it is sent as multipart/form-data
+/// with the audio file's bytes, not as JSON, so there is no wire JSON to read it back from
+/// (a JSON form would need an encoding for the audio that no server speaks). Keep the
+/// audio's path beside your other settings and build the request with
+/// [`AudioFile::from_path_blocking`] or its async form.
 ///
 /// ```
 /// use mishika_core::audio::{AudioFile, TimestampGranularity, TranscriptionFormat, TranscriptionRequest};
@@ -321,6 +346,7 @@ impl TranscriptionRequest {
     }
 
     /// Timestamp detail.
+    #[must_use]
     pub fn timestamp_granularities(
         mut self,
         granularities: impl IntoIterator<Item = TimestampGranularity>,
@@ -380,6 +406,7 @@ request_options_builders!(TranscriptionRequest);
 /// A transcription answer, whatever format was asked for: for `text`, `srt` and `vtt` the
 /// body (plain, or `{"text": …}` JSON, depending on the gateway) is in `text`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TranscriptionResponse {
     /// The transcript (or the subtitle file, for `srt` / `vtt`).
     #[serde(default)]
@@ -412,6 +439,7 @@ pub struct TranscriptionResponse {
 
 /// A transcribed segment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TranscriptionSegment {
     /// Segment number.
     #[serde(default)]
@@ -432,6 +460,7 @@ pub struct TranscriptionSegment {
 
 /// A transcribed word.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TranscriptionWord {
     /// The word.
     #[serde(default)]

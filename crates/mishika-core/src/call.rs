@@ -136,12 +136,17 @@ impl Call {
 
     /// Share `cache`'s parsed endpoint URIs with other calls, instead of joining and
     /// parsing the URL on every request (a client passes one to all its calls).
+    ///
+    /// Hidden from the docs: a performance internal of the client (another crate).
+    #[doc(hidden)]
+    #[must_use]
     pub fn with_endpoint_cache(mut self, cache: Arc<EndpointCache>) -> Call {
         self.endpoints = Some(cache);
         self
     }
 
     /// Build requests by `spec`'s rules: its authentication, path joining and errors.
+    #[must_use]
     pub fn with_spec(mut self, spec: ProviderSpec) -> Call {
         self.own_errors = !(std::ptr::fn_addr_eq(
             spec.errors.from_response,
@@ -155,6 +160,7 @@ impl Call {
     }
 
     /// Set the resolved base URL.
+    #[must_use]
     pub fn with_api_base(mut self, api_base: Option<String>) -> Call {
         self.api_base = api_base;
         self
@@ -162,12 +168,14 @@ impl Call {
 
     /// Set the resolved key (`None`: no key is sent). A blank key (empty or whitespace) is
     /// no key: nothing is sent for it.
+    #[must_use]
     pub fn with_api_key(mut self, api_key: Option<ApiKey>) -> Call {
         self.api_key = api_key.filter(|key| !key.is_blank());
         self
     }
 
     /// Set the extra headers sent on every request of this call.
+    #[must_use]
     pub fn with_headers(mut self, headers: HeaderMap) -> Call {
         self.headers = headers;
         self
@@ -175,12 +183,14 @@ impl Call {
 
     /// Set the request's own overrides of the transport policy (idle timeout, retries).
     /// They travel in each request's [`CallContext`].
+    #[must_use]
     pub fn with_policy(mut self, policy: CallPolicy) -> Call {
         self.policy = policy;
         self
     }
 
     /// Set the deadline for the whole call, which the client applies around the provider.
+    #[must_use]
     pub fn with_deadline(mut self, deadline: Option<std::time::Duration>) -> Call {
         self.deadline = deadline;
         self
@@ -192,6 +202,7 @@ impl Call {
     }
 
     /// Set the memory limits.
+    #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Call {
         self.limits = limits;
         self
@@ -585,6 +596,10 @@ fn parse_uri(url: String) -> Result<http::Uri> {
 
 /// Endpoint URIs already joined and parsed, by base URL and path: a client sends every
 /// request to the same few, so each is parsed once, not once per request.
+///
+/// Hidden from the docs and from the crate root: a performance internal of the client,
+/// public only because the client is another crate.
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct EndpointCache {
     entries: std::sync::RwLock<Vec<CachedEndpoint>>,

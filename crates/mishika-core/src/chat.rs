@@ -4,7 +4,7 @@
 //! server-controlled field optional, `null` = absent, unknown enum values kept, unknown
 //! fields kept in `extra`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -137,6 +137,7 @@ impl ContentPart {
 
 /// An image reference for vision models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageUrl {
     /// `https://…` or a `data:` URL.
     pub url: String,
@@ -145,8 +146,26 @@ pub struct ImageUrl {
     pub detail: Option<String>,
 }
 
+impl ImageUrl {
+    /// An image at `url` (`https://…` or a `data:` URL), at the model's default detail.
+    pub fn new(url: impl Into<String>) -> ImageUrl {
+        ImageUrl {
+            url: url.into(),
+            detail: None,
+        }
+    }
+
+    /// `low`, `high` or `auto`.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> ImageUrl {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
 /// Base64 audio input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct InputAudio {
     /// Base64 of the audio.
     pub data: String,
@@ -154,8 +173,20 @@ pub struct InputAudio {
     pub format: String,
 }
 
-/// One message of a conversation, in a request.
+impl InputAudio {
+    /// Base64 `data` of audio in `format` (`wav`, `mp3` …).
+    pub fn new(data: impl Into<String>, format: impl Into<String>) -> InputAudio {
+        InputAudio {
+            data: data.into(),
+            format: format.into(),
+        }
+    }
+}
+
+/// One message of a conversation, in a request. Build it with [`ChatMessage::user`] and
+/// the other constructors, or [`ChatMessage::new`] for any role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
@@ -188,6 +219,11 @@ impl ChatMessage {
         }
     }
 
+    /// A message from `role` saying `content` (`None` for no content).
+    pub fn new(role: Role, content: Option<Content>) -> ChatMessage {
+        ChatMessage::with(role, content)
+    }
+
     /// A system message.
     pub fn system(content: impl Into<Content>) -> ChatMessage {
         ChatMessage::with(Role::System, Some(content.into()))
@@ -218,6 +254,7 @@ impl ChatMessage {
     }
 
     /// Set the participant name.
+    #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> ChatMessage {
         self.name = Some(name.into());
         self
@@ -238,8 +275,9 @@ impl From<ResponseMessage> for ChatMessage {
     }
 }
 
-/// A tool the model may call.
+/// A tool the model may call. Build it with [`Tool::function`] or [`Tool::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Tool {
     /// Always `function` today.
     #[serde(rename = "type")]
@@ -249,6 +287,14 @@ pub struct Tool {
 }
 
 impl Tool {
+    /// A function tool defined by `function`.
+    pub fn new(function: FunctionDefinition) -> Tool {
+        Tool {
+            kind: "function".to_owned(),
+            function,
+        }
+    }
+
     /// A function tool with a JSON-Schema for its parameters.
     pub fn function(
         name: impl Into<String>,
@@ -269,6 +315,7 @@ impl Tool {
 
 /// A function's name, description and parameter schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FunctionDefinition {
     /// The name the model calls it by.
     pub name: String,
@@ -283,8 +330,42 @@ pub struct FunctionDefinition {
     pub strict: Option<bool>,
 }
 
+impl FunctionDefinition {
+    /// A function named `name`, with no description, schema or strictness yet.
+    pub fn new(name: impl Into<String>) -> FunctionDefinition {
+        FunctionDefinition {
+            name: name.into(),
+            description: None,
+            parameters: None,
+            strict: None,
+        }
+    }
+
+    /// What it does.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> FunctionDefinition {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// JSON-Schema of the arguments.
+    #[must_use]
+    pub fn parameters(mut self, parameters: Value) -> FunctionDefinition {
+        self.parameters = Some(parameters);
+        self
+    }
+
+    /// Strict schema adherence.
+    #[must_use]
+    pub fn strict(mut self, strict: bool) -> FunctionDefinition {
+        self.strict = Some(strict);
+        self
+    }
+}
+
 /// Whether and which tool the model must call.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ToolChoice {
     /// Never call a tool.
     None,
@@ -311,8 +392,49 @@ impl Serialize for ToolChoice {
     }
 }
 
-/// A tool call the model made. Missing or `null` fields decode as empty.
+impl<'de> Deserialize<'de> for ToolChoice {
+    /// `"none"`, `"auto"`, `"required"` or `{"type": "function", "function": {"name": …}}`,
+    /// as [`Serialize`] writes them.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Named {
+            name: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Mode(String),
+            Function {
+                #[serde(rename = "type")]
+                kind: String,
+                function: Named,
+            },
+        }
+        let unknown = |what: &str| {
+            serde::de::Error::custom(format!(
+                "unknown tool_choice {what}: expected \"none\", \"auto\", \"required\" or \
+                 {{\"type\": \"function\", \"function\": {{\"name\": …}}}}"
+            ))
+        };
+        match Wire::deserialize(deserializer)? {
+            Wire::Mode(mode) => match mode.as_str() {
+                "none" => Ok(ToolChoice::None),
+                "auto" => Ok(ToolChoice::Auto),
+                "required" => Ok(ToolChoice::Required),
+                other => Err(unknown(&format!("{other:?}"))),
+            },
+            Wire::Function { kind, function } if kind == "function" => {
+                Ok(ToolChoice::Function(function.name))
+            }
+            Wire::Function { kind, .. } => Err(unknown(&format!("of type {kind:?}"))),
+        }
+    }
+}
+
+/// A tool call the model made. Missing or `null` fields decode as empty. To put one in a
+/// conversation yourself, build it with [`ToolCall::function`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolCall {
     /// The call's id (quote it in the tool message).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -329,6 +451,21 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+impl ToolCall {
+    /// A call `id` of the function `name` with `arguments` (JSON text).
+    pub fn function(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            kind: function_kind(),
+            function: FunctionCall::new(name, arguments),
+        }
+    }
+}
+
 fn function_kind() -> String {
     "function".to_owned()
 }
@@ -339,6 +476,7 @@ fn kind_or_function<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
 
 /// A function call: its name and its arguments as a JSON string.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FunctionCall {
     /// The function's name.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -348,9 +486,20 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+impl FunctionCall {
+    /// A call of `name` with `arguments` (JSON text).
+    pub fn new(name: impl Into<String>, arguments: impl Into<String>) -> FunctionCall {
+        FunctionCall {
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
+}
+
 /// The shape the answer must take.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ResponseFormat {
     /// Free text.
     Text,
@@ -367,18 +516,14 @@ impl ResponseFormat {
     /// JSON matching `schema`, named `name`, strictly.
     pub fn json_schema(name: impl Into<String>, schema: Value) -> ResponseFormat {
         ResponseFormat::JsonSchema {
-            json_schema: JsonSchema {
-                name: name.into(),
-                description: None,
-                schema: Some(schema),
-                strict: Some(true),
-            },
+            json_schema: JsonSchema::new(name, schema),
         }
     }
 }
 
-/// A named JSON-Schema for structured output.
+/// A named JSON-Schema for structured output (see [`ResponseFormat::json_schema`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct JsonSchema {
     /// The schema's name.
     pub name: String,
@@ -391,6 +536,32 @@ pub struct JsonSchema {
     /// Strict adherence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+}
+
+impl JsonSchema {
+    /// The schema `schema` named `name`, strictly, without a description.
+    pub fn new(name: impl Into<String>, schema: Value) -> JsonSchema {
+        JsonSchema {
+            name: name.into(),
+            description: None,
+            schema: Some(schema),
+            strict: Some(true),
+        }
+    }
+
+    /// What it is for.
+    #[must_use]
+    pub fn description(mut self, description: impl Into<String>) -> JsonSchema {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Strict adherence (`true` by default).
+    #[must_use]
+    pub fn strict(mut self, strict: bool) -> JsonSchema {
+        self.strict = Some(strict);
+        self
+    }
 }
 
 /// One stop sequence or several.
@@ -421,8 +592,9 @@ impl From<Vec<&str>> for Stop {
     }
 }
 
-/// Options for streamed answers.
+/// Options for streamed answers (set with `include_usage(..)` on a request).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StreamOptions {
     /// Send a last chunk with the usage of the whole call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,6 +602,12 @@ pub struct StreamOptions {
 }
 
 /// A chat request. Build with [`ChatRequest::new`] and the builder methods.
+///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
 ///
 /// ```
 /// use mishika_core::chat::{ChatMessage, ChatRequest};
@@ -439,7 +617,7 @@ pub struct StreamOptions {
 ///     .extra("metadata", serde_json::json!({"team": "search"}));
 /// assert_eq!(request.messages.len(), 1);
 /// ```
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// `prefix/model`, e.g. `mishikallm_proxy/gpt-4o`; providers see the part after the prefix.
     pub model: String,
@@ -475,9 +653,9 @@ pub struct ChatRequest {
     /// Frequency penalty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frequency_penalty: Option<f32>,
-    /// Token id → bias.
+    /// Token id → bias (sent in key order).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub logit_bias: Option<HashMap<String, f32>>,
+    pub logit_bias: Option<BTreeMap<String, f32>>,
     /// Return log probabilities.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<bool>,
@@ -522,78 +700,91 @@ impl ChatRequest {
     }
 
     /// Append a message.
+    #[must_use]
     pub fn message(mut self, message: ChatMessage) -> Self {
         self.messages.push(message);
         self
     }
 
     /// Sampling temperature.
+    #[must_use]
     pub fn temperature(mut self, temperature: f32) -> Self {
         self.temperature = Some(temperature);
         self
     }
 
     /// Nucleus sampling.
+    #[must_use]
     pub fn top_p(mut self, top_p: f32) -> Self {
         self.top_p = Some(top_p);
         self
     }
 
     /// Cap on generated tokens (legacy name).
+    #[must_use]
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.max_tokens = Some(max_tokens);
         self
     }
 
     /// Cap on generated tokens, reasoning included.
+    #[must_use]
     pub fn max_completion_tokens(mut self, max_tokens: u32) -> Self {
         self.max_completion_tokens = Some(max_tokens);
         self
     }
 
     /// Stop sequence(s).
+    #[must_use]
     pub fn stop(mut self, stop: impl Into<Stop>) -> Self {
         self.stop = Some(stop.into());
         self
     }
 
     /// Number of choices.
+    #[must_use]
     pub fn n(mut self, n: u32) -> Self {
         self.n = Some(n);
         self
     }
 
     /// Sampling seed.
+    #[must_use]
     pub fn seed(mut self, seed: i64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// End-user id.
+    #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
     }
 
     /// Tools the model may call.
+    #[must_use]
     pub fn tools(mut self, tools: impl IntoIterator<Item = Tool>) -> Self {
         self.tools = Some(tools.into_iter().collect());
         self
     }
 
     /// Whether and which tool to call.
+    #[must_use]
     pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
         self.tool_choice = Some(choice);
         self
     }
 
     /// Shape of the answer.
+    #[must_use]
     pub fn response_format(mut self, format: ResponseFormat) -> Self {
         self.response_format = Some(format);
         self
     }
 
     /// Ask for a final usage chunk on streamed answers.
+    #[must_use]
     pub fn include_usage(mut self, include: bool) -> Self {
         self.stream_options = Some(StreamOptions {
             include_usage: Some(include),
@@ -606,6 +797,7 @@ request_options_builders!(ChatRequest);
 
 /// Token counts of a call.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: Option<u64>,
@@ -626,6 +818,7 @@ pub struct Usage {
 
 /// A breakdown of token counts (`prompt_tokens_details` / `completion_tokens_details`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[non_exhaustive]
 pub struct TokenDetails {
     /// Prompt tokens served from cache.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -672,7 +865,26 @@ deserialize_lenient!(Usage {
 });
 
 /// A chat answer.
+///
+/// The answer types are `#[non_exhaustive]`, so a gateway's new fields can be added
+/// without breaking anyone who reads them. A provider or a test that makes an answer
+/// decodes it from JSON, or starts from `Default` and sets the fields it has:
+///
+/// ```
+/// use mishika_core::chat::{ChatChoice, ChatResponse, FinishReason, ResponseMessage, Role};
+/// let mut message = ResponseMessage::default();
+/// message.role = Some(Role::Assistant);
+/// message.content = Some("hi".to_owned());
+/// let mut choice = ChatChoice::default();
+/// choice.message = message;
+/// choice.finish_reason = Some(FinishReason::Stop);
+/// let mut response = ChatResponse::default();
+/// response.model = Some("my-model".to_owned());
+/// response.choices.push(choice);
+/// assert_eq!(response.content(), Some("hi"));
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ChatResponse {
     /// The completion's id.
     pub id: Option<String>,
@@ -728,6 +940,7 @@ impl ChatResponse {
 
 /// One choice of a chat answer.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ChatChoice {
     /// Position among the choices.
     pub index: u32,
@@ -751,6 +964,7 @@ deserialize_lenient!(ChatChoice {
 
 /// The model's message in an answer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ResponseMessage {
     /// Normally `assistant`.
     pub role: Option<Role>,
@@ -784,10 +998,17 @@ deserialize_lenient!(ResponseMessage {
 });
 
 /// One chunk of a streamed chat answer.
+///
+/// Read the fields every chunk of a stream repeats with [`id`](ChatChunk::id),
+/// [`model`](ChatChunk::model) and the like. A provider that makes chunks starts from
+/// [`ChatChunk::new`] (or `Default`, or JSON) and sets the fields it has.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ChatChunk {
     /// The id, object, model, fingerprint and tier: the same on every chunk of a stream,
-    /// so its chunks share one copy (read them with [`id`](ChatChunk::id) and the like).
+    /// so its chunks share one copy. An internal of the decoders, hidden from the docs;
+    /// read them with [`id`](ChatChunk::id) and the like.
+    #[doc(hidden)]
     #[serde(flatten)]
     pub header: Arc<ChunkHeader>,
     /// Unix seconds.
@@ -803,7 +1024,13 @@ pub struct ChatChunk {
 }
 
 /// The strings every chunk of one stream repeats, kept once and shared by its chunks.
+///
+/// Hidden from the docs: a performance internal of the stream decoders, public only for
+/// the workspace's own providers (another crate). Read the values through the accessors of
+/// [`ChatChunk`].
+#[doc(hidden)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ChunkHeader {
     /// The completion's id.
     pub id: Option<String>,
@@ -818,7 +1045,53 @@ pub struct ChunkHeader {
     pub service_tier: Option<String>,
 }
 
+impl ChunkHeader {
+    /// A header with these strings (no fingerprint, no tier).
+    pub fn new(id: Option<String>, object: Option<String>, model: Option<String>) -> ChunkHeader {
+        ChunkHeader {
+            id,
+            object,
+            model,
+            system_fingerprint: None,
+            service_tier: None,
+        }
+    }
+}
+
 impl ChatChunk {
+    /// An empty chunk (no choices, no usage) of the completion `id` by `model`, with
+    /// object `chat.completion.chunk`: set its `choices` (and `usage`) next.
+    ///
+    /// ```
+    /// use mishika_core::chat::{ChatChunk, ChunkChoice};
+    /// let mut choice = ChunkChoice::default();
+    /// choice.delta.content = Some("Hel".to_owned());
+    /// let mut chunk = ChatChunk::new("chatcmpl-1", "my-model");
+    /// chunk.choices.push(choice);
+    /// assert_eq!((chunk.id(), chunk.model()), (Some("chatcmpl-1"), Some("my-model")));
+    /// assert_eq!(chunk.object(), Some("chat.completion.chunk"));
+    /// assert_eq!(chunk.content(), Some("Hel"));
+    /// ```
+    pub fn new(id: impl Into<String>, model: impl Into<String>) -> ChatChunk {
+        ChatChunk::with_header(Arc::new(ChunkHeader::new(
+            Some(id.into()),
+            Some("chat.completion.chunk".to_owned()),
+            Some(model.into()),
+        )))
+    }
+
+    /// An empty chunk sharing `header` with the other chunks of its stream.
+    #[doc(hidden)]
+    pub fn with_header(header: Arc<ChunkHeader>) -> ChatChunk {
+        ChatChunk {
+            header,
+            created: None,
+            choices: Vec::new(),
+            usage: None,
+            extra: Map::new(),
+        }
+    }
+
     /// The completion's id.
     pub fn id(&self) -> Option<&str> {
         self.header.id.as_deref()
@@ -852,6 +1125,7 @@ impl ChatChunk {
 
 /// One choice's delta in a chunk.
 #[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
 pub struct ChunkChoice {
     /// Which choice this delta extends.
     pub index: u32,
@@ -875,6 +1149,7 @@ deserialize_lenient!(ChunkChoice {
 
 /// What a chunk adds to a choice.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ChatDelta {
     /// Set on the first chunk.
     pub role: Option<Role>,
@@ -901,6 +1176,7 @@ deserialize_lenient!(ChatDelta {
 
 /// A piece of a streamed tool call; pieces with the same `index` make one call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolCallDelta {
     /// Which call this piece extends.
     #[serde(default, deserialize_with = "lenient_u32")]
@@ -918,6 +1194,7 @@ pub struct ToolCallDelta {
 
 /// A slice of a streamed function call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FunctionCallDelta {
     /// The function's name.
     #[serde(default)]
@@ -925,6 +1202,13 @@ pub struct FunctionCallDelta {
     /// More argument text.
     #[serde(default)]
     pub arguments: Option<String>,
+}
+
+impl FunctionCallDelta {
+    /// A slice with this name (first piece) and argument text.
+    pub fn new(name: Option<String>, arguments: Option<String>) -> FunctionCallDelta {
+        FunctionCallDelta { name, arguments }
+    }
 }
 
 /// Folds streamed chunks into the [`ChatResponse`] a plain call would have returned:

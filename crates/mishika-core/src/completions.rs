@@ -1,7 +1,7 @@
 //! Legacy text completions: `POST /v1/completions`, plain and streamed — sent natively,
 //! never rewritten as chat.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -17,6 +17,12 @@ pub type Prompt = TextInput;
 
 /// A text-completion request.
 ///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
+///
 /// ```
 /// use mishika_core::completions::CompletionRequest;
 /// let request = CompletionRequest::new("mishikallm_proxy/gpt-3.5-turbo-instruct", "Say this is a test")
@@ -25,7 +31,7 @@ pub type Prompt = TextInput;
 ///     .echo(true);
 /// assert_eq!(request.max_tokens, Some(7));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CompletionRequest {
     /// `prefix/model`.
     pub model: String,
@@ -70,9 +76,9 @@ pub struct CompletionRequest {
     /// Generate this many server-side and return the best.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub best_of: Option<u32>,
-    /// Token id → bias.
+    /// Token id → bias (sent in key order).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub logit_bias: Option<HashMap<String, f32>>,
+    pub logit_bias: Option<BTreeMap<String, f32>>,
     /// Sampling seed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
@@ -139,15 +145,21 @@ impl CompletionRequest {
         frequency_penalty: f32,
         /// Best of N server-side.
         best_of: u32,
-        /// Token id → bias.
-        logit_bias: HashMap<String, f32>,
         /// Sampling seed.
         seed: i64,
         /// End-user id.
         user: impl Into<String>,
     }
 
+    /// Token id → bias (any map or list of pairs).
+    #[must_use]
+    pub fn logit_bias(mut self, bias: impl IntoIterator<Item = (String, f32)>) -> Self {
+        self.logit_bias = Some(bias.into_iter().collect());
+        self
+    }
+
     /// Ask for a final usage chunk on streamed answers.
+    #[must_use]
     pub fn include_usage(mut self, include: bool) -> Self {
         self.stream_options = Some(StreamOptions {
             include_usage: Some(include),
@@ -160,6 +172,7 @@ request_options_builders!(CompletionRequest);
 
 /// A text-completion answer; streamed chunks have the same shape ([`CompletionChunk`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CompletionResponse {
     /// The completion's id.
     #[serde(default)]
@@ -202,6 +215,7 @@ impl CompletionResponse {
 
 /// One completion.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CompletionChoice {
     /// The generated text (a delta, in a streamed chunk).
     #[serde(default, deserialize_with = "null_as_default")]

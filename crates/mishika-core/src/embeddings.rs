@@ -27,6 +27,12 @@ string_enum! {
 
 /// An embeddings request.
 ///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
+///
 /// ```
 /// use mishika_core::embeddings::{EmbeddingRequest, EncodingFormat};
 /// let request = EmbeddingRequest::new("mishikallm_proxy/text-embedding-3-small", vec!["a", "b"])
@@ -34,7 +40,7 @@ string_enum! {
 ///     .encoding_format(EncodingFormat::Base64);
 /// assert_eq!(request.dimensions, Some(256));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbeddingRequest {
     /// `prefix/model`.
     pub model: String,
@@ -87,6 +93,7 @@ request_options_builders!(EmbeddingRequest);
 
 /// An embeddings answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EmbeddingResponse {
     /// `list`.
     #[serde(default)]
@@ -119,6 +126,7 @@ impl EmbeddingResponse {
 
 /// One vector.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Embedding {
     /// Which input it embeds.
     #[serde(default, deserialize_with = "lenient_u32")]
@@ -133,6 +141,7 @@ pub struct Embedding {
 
 /// Token counts of an embeddings call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EmbeddingUsage {
     /// Tokens in the input.
     #[serde(default, deserialize_with = "lenient_u64")]

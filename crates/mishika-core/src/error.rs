@@ -361,36 +361,42 @@ impl Error {
     }
 
     /// Attach the underlying cause.
+    #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         self.inner.source = Some(Box::new(source));
         self
     }
 
     /// Attach an already boxed cause.
+    #[must_use]
     pub fn with_boxed_source(mut self, source: Box<dyn std::error::Error + Send + Sync>) -> Error {
         self.inner.source = Some(source);
         self
     }
 
     /// Mark which client-side deadline this timeout is.
+    #[must_use]
     pub fn with_timeout_phase(mut self, phase: TimeoutPhase) -> Error {
         self.inner.timeout = Some(phase);
         self
     }
 
     /// Attach the provider's name (for messages and matching).
+    #[must_use]
     pub fn with_provider(mut self, provider: impl Into<String>) -> Error {
         self.inner.provider = Some(provider.into());
         self
     }
 
     /// Attach the HTTP status of the answer this error came from.
+    #[must_use]
     pub fn with_status(mut self, status: StatusCode) -> Error {
         self.inner.status = Some(status);
         self
     }
 
     /// Attach the server's error `type` (e.g. `invalid_request_error`).
+    #[must_use]
     pub fn with_error_type(mut self, error_type: impl Into<String>) -> Error {
         self.inner.error_type = Some(error_type.into());
         self
@@ -398,18 +404,21 @@ impl Error {
 
     /// Attach the raw response body, kept as text and truncated to [`MAX_ERROR_BODY`]
     /// bytes as [`Error::from_response`] keeps it.
+    #[must_use]
     pub fn with_body(mut self, body: &[u8]) -> Error {
         self.inner.body = Some(truncated_text(body, MAX_ERROR_BODY));
         self
     }
 
     /// Attach the response headers of the answer this error came from.
+    #[must_use]
     pub fn with_headers(mut self, headers: HeaderMap) -> Error {
         self.inner.headers = Some(headers);
         self
     }
 
     /// Attach how long the server asked to wait before retrying (see [`retry_after`]).
+    #[must_use]
     pub fn with_retry_after(mut self, wait: Duration) -> Error {
         self.inner.retry_after = Some(wait);
         self
@@ -430,6 +439,7 @@ impl Error {
     /// assert_eq!(error.message(), "Incorrect API key provided: ***");
     /// assert!(!error.body().unwrap().contains("sk-abc123"));
     /// ```
+    #[must_use]
     pub fn scrub_secret(mut self, secret: &str) -> Error {
         self.scrub_in_place(secret.as_bytes());
         self
@@ -437,6 +447,7 @@ impl Error {
 
     /// [`scrub_secret`](Error::scrub_secret) for each of a call's [`Secrets`]: its key, its
     /// credential headers' values and the tokens in them.
+    #[must_use]
     pub fn scrub_secrets(mut self, secrets: &Secrets) -> Error {
         secrets.for_each(|secret| self.scrub_in_place(secret));
         self
@@ -481,6 +492,7 @@ impl Error {
     }
 
     /// Replace the message (to add what the client knows and the server could not say).
+    #[must_use]
     pub fn with_message(mut self, message: impl Into<String>) -> Error {
         self.inner.message = message.into();
         self
@@ -724,6 +736,7 @@ impl std::error::Error for Error {
 
 /// The fields of a gateway error envelope, whichever shape it came in.
 #[derive(Debug, Default, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ApiErrorDetails {
     /// `error.message`, or FastAPI's `detail` rendered as text.
     pub message: Option<String>,

@@ -14,6 +14,12 @@ use crate::wire::{lenient_u64, null_as_default, setters};
 /// An image-generation request. Sizes, qualities and styles are strings, so any value the
 /// model accepts (`1024x1024`, `hd`, `vivid`, `transparent` …) passes through.
 ///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
+///
 /// ```
 /// use mishika_core::images::ImageRequest;
 /// let request = ImageRequest::new("mishikallm_proxy/dall-e-3", "a lighthouse at dusk")
@@ -23,7 +29,7 @@ use crate::wire::{lenient_u64, null_as_default, setters};
 ///     .response_format("b64_json");
 /// assert_eq!(request.style.as_deref(), Some("vivid"));
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRequest {
     /// `prefix/model`.
     pub model: String,
@@ -118,6 +124,7 @@ request_options_builders!(ImageRequest);
 
 /// An image-generation answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageResponse {
     /// Unix seconds.
     #[serde(default, deserialize_with = "lenient_u64")]
@@ -138,6 +145,7 @@ pub struct ImageResponse {
 
 /// One generated image: a URL or base64 data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Image {
     /// Where to download it (`response_format: url`).
     #[serde(default)]
@@ -154,30 +162,73 @@ pub struct Image {
 }
 
 impl Image {
+    /// An image given as base64 data (what `response_format("b64_json")` answers).
+    pub fn from_b64_json(data: impl Into<String>) -> Image {
+        Image {
+            b64_json: Some(data.into()),
+            ..Image::default()
+        }
+    }
+
+    /// An image given as a URL to download.
+    pub fn from_url(url: impl Into<String>) -> Image {
+        Image {
+            url: Some(url.into()),
+            ..Image::default()
+        }
+    }
+
     /// The decoded bytes of a `b64_json` image.
     ///
-    /// A `Decode` error for invalid base64; a `Config` error when the answer holds only a URL
-    /// (ask for `response_format("b64_json")`, or download the URL).
+    /// A `Decode` error for invalid base64. A `Config` error when the answer holds only a
+    /// URL: mishika does not download it; ask for the bytes with
+    /// `ImageRequest::response_format("b64_json")`, or download `url` yourself.
     pub fn bytes(&self) -> Result<Vec<u8>> {
-        let data = self.b64_json.as_deref().ok_or_else(|| {
-            Error::config("this image has no b64_json data (it was returned as a URL)")
-        })?;
+        let Some(data) = self.b64_json.as_deref() else {
+            return Err(Error::config(match self.url {
+                Some(_) => {
+                    "this image came as a URL, which mishika does not download: request \
+                     `.response_format(\"b64_json\")` on the ImageRequest to get its bytes, \
+                     or download `url` yourself"
+                }
+                None => {
+                    "this image has neither b64_json data nor a URL: request \
+                     `.response_format(\"b64_json\")` on the ImageRequest to get its bytes"
+                }
+            }));
+        };
         base64::engine::general_purpose::STANDARD
             .decode(data.trim())
             .map_err(|e| Error::decode("b64_json is not valid base64").with_source(e))
     }
 
-    /// Decode a `b64_json` image and write it to `path` (blocking file I/O; images are small).
-    /// Returns the number of bytes written.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<usize> {
+    /// Decode a `b64_json` image and write it to `path`; returns the number of bytes
+    /// written. The file is written whole or not at all: the bytes go to a temporary file
+    /// beside `path`, renamed over it once complete, so a failure leaves what was at
+    /// `path` before untouched and no temporary file behind (the new file replaces the
+    /// old one, with a new file's permissions). The errors of [`bytes`](Image::bytes)
+    /// come before any file is touched.
+    #[cfg(feature = "tokio")]
+    pub async fn save(&self, path: impl AsRef<Path>) -> Result<usize> {
         let bytes = self.bytes()?;
-        std::fs::write(path.as_ref(), &bytes).map_err(|e| Error::io("write", path.as_ref(), e))?;
+        crate::file::write(path.as_ref(), &bytes).await?;
+        Ok(bytes.len())
+    }
+
+    /// Decode a `b64_json` image and write it to `path` with blocking file I/O, for code
+    /// outside an async runtime (`save`, with the `tokio` feature, is the async form).
+    /// Returns the number of bytes written. Written whole or not at all, like `save`: a
+    /// temporary file beside `path` is renamed over it once complete.
+    pub fn save_blocking(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let bytes = self.bytes()?;
+        crate::file::write_blocking(path.as_ref(), &bytes)?;
         Ok(bytes.len())
     }
 }
 
 /// Token usage of an image generation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ImageUsage {
     /// Prompt tokens.
     #[serde(default, deserialize_with = "lenient_u64")]

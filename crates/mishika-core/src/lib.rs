@@ -53,6 +53,7 @@ pub mod completions;
 pub mod decode;
 pub mod embeddings;
 pub mod error;
+mod file;
 pub mod images;
 pub mod metadata;
 pub mod models;
@@ -73,7 +74,7 @@ pub use audio::{
     AudioFile, SpeechRequest, SpeechResponse, TimestampGranularity, TranscriptionFormat,
     TranscriptionRequest, TranscriptionResponse,
 };
-pub use call::{AnswerUse, Call, CallContext, EndpointCache};
+pub use call::{AnswerUse, Call, CallContext};
 pub use chat::{
     ChatChunk, ChatMessage, ChatRequest, ChatResponse, ChatStreamAccumulator, Content, ContentPart,
     FinishReason, ResponseFormat, Role, Tool, ToolCall, ToolChoice, Usage,

@@ -9,6 +9,7 @@ use crate::wire::null_as_default;
 
 /// The models a gateway serves.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelList {
     /// `list`.
     #[serde(default)]
@@ -33,6 +34,7 @@ impl ModelList {
 
 /// One model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Model {
     /// The name to call it by (after the routing prefix).
     #[serde(default)]

@@ -58,6 +58,7 @@ impl Multipart {
     }
 
     /// Add a text field.
+    #[must_use]
     pub fn text(mut self, name: impl Into<String>, value: impl Into<String>) -> Multipart {
         self.parts.push(Part {
             name: name.into(),
@@ -68,6 +69,7 @@ impl Multipart {
     }
 
     /// Add a file field.
+    #[must_use]
     pub fn file(
         mut self,
         name: impl Into<String>,

@@ -174,12 +174,14 @@ macro_rules! request_options_builders {
     ($type:ty) => {
         impl $type {
             /// Send this request to another gateway base URL (beats client and environment).
+            #[must_use]
             pub fn api_base(mut self, api_base: impl Into<String>) -> Self {
                 self.options.api_base = Some(api_base.into());
                 self
             }
 
             /// Use this key for this request only (beats client and environment).
+            #[must_use]
             pub fn api_key(mut self, api_key: impl Into<$crate::ApiKey>) -> Self {
                 self.options.api_key = Some(api_key.into());
                 self
@@ -187,6 +189,7 @@ macro_rules! request_options_builders {
 
             /// Add an HTTP header to this request. Invalid names or values are reported as a
             /// `Config` error when the request is sent.
+            #[must_use]
             pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
                 if let Some(invalid) = self
                     .options
@@ -198,12 +201,14 @@ macro_rules! request_options_builders {
             }
 
             /// Deadline for the whole request.
+            #[must_use]
             pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
                 self.options.timeout = Some(timeout);
                 self
             }
 
             /// Longest silence allowed between two pieces of a streamed answer.
+            #[must_use]
             pub fn stream_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
                 self.options.stream_idle_timeout = Some(timeout);
                 self
@@ -211,18 +216,21 @@ macro_rules! request_options_builders {
 
             /// Longest time a streamed answer may last in all, counted from when the
             /// request is sent; keep-alives do not extend it.
+            #[must_use]
             pub fn stream_deadline(mut self, deadline: std::time::Duration) -> Self {
                 self.options.stream_deadline = Some(deadline);
                 self
             }
 
             /// Retries after the first attempt, for this request.
+            #[must_use]
             pub fn num_retries(mut self, retries: u32) -> Self {
                 self.options.num_retries = Some(retries);
                 self
             }
 
             /// Upper bound on the time spent across all attempts.
+            #[must_use]
             pub fn retry_deadline(mut self, deadline: std::time::Duration) -> Self {
                 self.options.retry_deadline = Some(deadline);
                 self
@@ -231,6 +239,7 @@ macro_rules! request_options_builders {
             /// Send this request to the MishikaLLM Proxy with its model name unchanged
             /// (`openai/gpt-4o` reaches the proxy as `openai/gpt-4o`), or with `false`
             /// route it by its prefix even when the client forces the proxy.
+            #[must_use]
             pub fn force_proxy(mut self, force: bool) -> Self {
                 self.options.force_proxy = Some(force);
                 self
@@ -238,12 +247,14 @@ macro_rules! request_options_builders {
 
             /// Answer with `text` instead of calling the provider (chat and text completions,
             /// plain and streamed, with usage): no request is sent.
+            #[must_use]
             pub fn mock_response(mut self, text: impl Into<String>) -> Self {
                 self.options.mock = Some($crate::options::MockAnswer::Text(text.into()));
                 self
             }
 
             /// Fail with an error of `kind` instead of calling the provider.
+            #[must_use]
             pub fn mock_error(mut self, kind: $crate::ErrorKind) -> Self {
                 self.options.mock = Some($crate::options::MockAnswer::Error(kind));
                 self
@@ -251,6 +262,7 @@ macro_rules! request_options_builders {
 
             /// Answer a chat with a call of the tool `name` with `arguments` (JSON text)
             /// instead of calling the provider.
+            #[must_use]
             pub fn mock_tool_call(
                 mut self,
                 name: impl Into<String>,
@@ -264,6 +276,7 @@ macro_rules! request_options_builders {
             }
 
             /// Add any JSON field to the body (the `extra_body` of other SDKs).
+            #[must_use]
             pub fn extra(
                 mut self,
                 key: impl Into<String>,
@@ -312,6 +325,7 @@ pub(crate) use request_options_builders;
 /// transport decorators from the `http::Request` extensions; [`Call`](crate::Call) inserts it
 /// only when the request overrides something. `None` means "the client's default".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CallPolicy {
     /// Deadline for the whole request.
     pub timeout: Option<Duration>,
@@ -323,6 +337,43 @@ pub struct CallPolicy {
     pub num_retries: Option<u32>,
     /// Upper bound on the time across all attempts.
     pub retry_deadline: Option<Duration>,
+}
+
+impl CallPolicy {
+    /// Deadline for the whole request.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> CallPolicy {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Longest silence between two body chunks.
+    #[must_use]
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> CallPolicy {
+        self.stream_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Longest time a streamed body may last in all, from when the request is sent.
+    #[must_use]
+    pub fn stream_deadline(mut self, deadline: Duration) -> CallPolicy {
+        self.stream_deadline = Some(deadline);
+        self
+    }
+
+    /// Retries after the first attempt.
+    #[must_use]
+    pub fn num_retries(mut self, retries: u32) -> CallPolicy {
+        self.num_retries = Some(retries);
+        self
+    }
+
+    /// Upper bound on the time across all attempts.
+    #[must_use]
+    pub fn retry_deadline(mut self, deadline: Duration) -> CallPolicy {
+        self.retry_deadline = Some(deadline);
+        self
+    }
 }
 
 impl RequestOptions {

@@ -37,6 +37,12 @@ impl From<Map<String, Value>> for RerankDocument {
 
 /// A rerank request.
 ///
+/// `Deserialize` reads the JSON body this type serialises to (a batch file, a replay):
+/// unknown fields land in `extra`, so serialising what was read gives the same bytes. The
+/// per-request settings that never go on the wire (`api_key`, `api_base`, headers,
+/// timeouts, retries, mock answers) are not read: a deserialised request has none, and
+/// takes the client's.
+///
 /// ```
 /// use mishika_core::rerank::RerankRequest;
 /// let request = RerankRequest::new("mishikallm_proxy/rerank-english-v3.0", "capital of France",
@@ -45,7 +51,7 @@ impl From<Map<String, Value>> for RerankDocument {
 ///     .return_documents(true);
 /// assert_eq!(request.documents.len(), 2);
 /// ```
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RerankRequest {
     /// `prefix/model`.
     pub model: String,
@@ -111,6 +117,7 @@ impl RerankRequest {
     }
 
     /// Fields of object documents to rank on.
+    #[must_use]
     pub fn rank_fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
         self.rank_fields = Some(fields.into_iter().map(Into::into).collect());
         self
@@ -121,6 +128,7 @@ request_options_builders!(RerankRequest);
 
 /// A rerank answer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RerankResponse {
     /// The call's id.
     #[serde(default)]
@@ -143,6 +151,7 @@ impl RerankResponse {}
 
 /// One ranked document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RerankResult {
     /// Position of the document in the request.
     #[serde(default, deserialize_with = "lenient_u32")]
@@ -157,6 +166,7 @@ pub struct RerankResult {
 
 /// A document echoed in a result: `{"text": …}` for text documents, the object otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RerankedDocument {
     /// The text of a text document.
     #[serde(default)]
@@ -168,6 +178,7 @@ pub struct RerankedDocument {
 
 /// Billing and token counts of a rerank.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RerankMeta {
     /// Billed units (`search_units` …).
     #[serde(default)]

@@ -37,6 +37,7 @@ pub enum PathStyle {
 /// layer needs too, so it travels with each request (plain function pointers: nothing to
 /// allocate or count per call).
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct ErrorRules {
     /// Turn a non-success answer (status, headers, the head of its body) into an [`Error`].
     /// The retry layer retries when the result [`is_retryable`](Error::is_retryable).
@@ -46,6 +47,18 @@ pub struct ErrorRules {
 }
 
 impl ErrorRules {
+    /// Rules that turn a failed answer into an error with `from_response` and read the
+    /// body of the statuses `may_retry` names to decide on a retry.
+    pub const fn new(
+        from_response: fn(StatusCode, &HeaderMap, &[u8]) -> Error,
+        may_retry: fn(StatusCode) -> bool,
+    ) -> ErrorRules {
+        ErrorRules {
+            from_response,
+            may_retry,
+        }
+    }
+
     /// The OpenAI-shaped rules: [`Error::from_response`] reads the `{"error":{…}}` envelope
     /// (and FastAPI's `{"detail":…}`); 408, 409, 429, 500, 502, 503 and 504 may be retried.
     pub const OPENAI: ErrorRules = ErrorRules {
@@ -129,18 +142,21 @@ impl ProviderSpec {
     }
 
     /// The variable holding the base URL.
+    #[must_use]
     pub const fn env_api_base(mut self, variable: &'static str) -> ProviderSpec {
         self.env_api_base = Some(variable);
         self
     }
 
     /// The variable holding the key.
+    #[must_use]
     pub const fn env_api_key(mut self, variable: &'static str) -> ProviderSpec {
         self.env_api_key = Some(variable);
         self
     }
 
     /// Variables sent as headers; see [`env_headers`](ProviderSpec::env_headers).
+    #[must_use]
     pub const fn env_headers(
         mut self,
         pairs: &'static [(&'static str, &'static str)],
@@ -150,24 +166,28 @@ impl ProviderSpec {
     }
 
     /// The base URL when nothing else sets one.
+    #[must_use]
     pub const fn default_api_base(mut self, url: &'static str) -> ProviderSpec {
         self.default_api_base = Some(url);
         self
     }
 
     /// How the key is sent.
+    #[must_use]
     pub const fn auth(mut self, auth: AuthScheme) -> ProviderSpec {
         self.auth = auth;
         self
     }
 
     /// How paths join the base URL.
+    #[must_use]
     pub const fn paths(mut self, paths: PathStyle) -> ProviderSpec {
         self.paths = paths;
         self
     }
 
     /// How error answers read and which may be retried.
+    #[must_use]
     pub const fn errors(mut self, errors: ErrorRules) -> ProviderSpec {
         self.errors = errors;
         self
@@ -175,8 +195,9 @@ impl ProviderSpec {
 }
 
 /// Limits on what a response may make mishika hold in memory. Set the ones you change and
-/// take the rest from the defaults: `Limits { max_sse_line: 4 << 20, ..Limits::default() }`.
+/// take the rest from the defaults: `Limits::default().max_sse_line(4 << 20)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Largest JSON (or other buffered) response body, in bytes. Default 64 MiB; a longer
     /// body is a `Decode` error.
@@ -193,6 +214,29 @@ pub struct Limits {
     /// 8 MiB ([`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)). An event over it is a
     /// `Decode` error naming the limit, raised before more than this is held.
     pub max_sse_event: usize,
+}
+
+impl Limits {
+    /// Largest buffered response body, in bytes.
+    #[must_use]
+    pub const fn max_response_bytes(mut self, bytes: usize) -> Limits {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Longest single SSE line, in bytes.
+    #[must_use]
+    pub const fn max_sse_line(mut self, bytes: usize) -> Limits {
+        self.max_sse_line = bytes;
+        self
+    }
+
+    /// Largest SSE event (its `data:` lines joined), in bytes.
+    #[must_use]
+    pub const fn max_sse_event(mut self, bytes: usize) -> Limits {
+        self.max_sse_event = bytes;
+        self
+    }
 }
 
 impl Default for Limits {

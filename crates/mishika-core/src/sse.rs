@@ -26,11 +26,19 @@ const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SseEvent {
     /// The `event:` field, when the server named one.
     pub event: Option<String>,
     /// The `data:` lines, joined with `\n`.
     pub data: Bytes,
+}
+
+impl SseEvent {
+    /// An event named `event` (or unnamed) carrying `data`.
+    pub fn new(event: Option<String>, data: Bytes) -> SseEvent {
+        SseEvent { event, data }
+    }
 }
 
 /// Incremental SSE decoder: [`push_bytes`](SseDecoder::push_bytes) (or

@@ -122,6 +122,7 @@ impl<T: StreamFrame> SseStream<T> {
 
     /// Cap each event's joined `data:` lines at `max_event` bytes (default
     /// [`DEFAULT_MAX_EVENT`](crate::sse::DEFAULT_MAX_EVENT)).
+    #[must_use]
     pub fn max_event(mut self, max_event: usize) -> SseStream<T> {
         self.decoder.set_max_event(max_event);
         self
@@ -130,6 +131,7 @@ impl<T: StreamFrame> SseStream<T> {
     /// Scrub these secrets (the call's key and credential headers) from every error item,
     /// so a server that echoes them in an in-band error does not put them in its message
     /// or body. [`Call::send_sse`](crate::Call::send_sse) sets the call's.
+    #[must_use]
     pub fn with_secrets(mut self, secrets: Secrets) -> SseStream<T> {
         self.secrets = secrets;
         self
@@ -373,6 +375,7 @@ impl<T: StreamFrame> ResponseStream<T> {
     /// Scrub these secrets (a call's key and credential headers, see
     /// [`Call::secrets`](crate::Call::secrets)) from every error item, whichever framing the
     /// stream came in. The client sets the call's on every stream it returns.
+    #[must_use]
     pub fn with_secrets(self, secrets: Secrets) -> ResponseStream<T> {
         let inner = match self.inner {
             Frames::Sse(sse) => Frames::Sse(sse.with_secrets(secrets)),
@@ -547,6 +550,7 @@ impl SseEventStream {
     }
 
     /// Cap each event's joined `data:` lines at `max_event` bytes.
+    #[must_use]
     pub fn max_event(mut self, max_event: usize) -> SseEventStream {
         self.framed.framing.set_max_event(max_event);
         self

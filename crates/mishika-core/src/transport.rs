@@ -122,6 +122,7 @@ impl TransportError {
     }
 
     /// Attach the underlying cause.
+    #[must_use]
     pub fn with_source(
         mut self,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,

@@ -222,6 +222,7 @@ macro_rules! setters {
     ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
         $(
             $(#[$doc])*
+            #[must_use]
             pub fn $name(mut self, value: $ty) -> Self {
                 self.$name = Some(value.into());
                 self

@@ -8,28 +8,25 @@ use mishika_core::{ChatChunk, ChatResponse, ChatStreamAccumulator, CompletionRes
 /// A chunk with one delta for choice `choice`: content `text`, and a tool-call piece with
 /// index `call` when given.
 fn chunk(choice: u32, text: &str, call: Option<(u32, &str)>) -> ChatChunk {
-    ChatChunk {
-        choices: vec![ChunkChoice {
-            index: choice,
-            delta: ChatDelta {
-                content: Some(text.to_owned()),
-                tool_calls: call.map(|(index, arguments)| {
-                    vec![ToolCallDelta {
-                        index,
-                        id: Some(format!("call_{choice}_{index}")),
-                        function: Some(FunctionCallDelta {
-                            name: Some("f".into()),
-                            arguments: Some(arguments.to_owned()),
-                        }),
-                        ..ToolCallDelta::default()
-                    }]
-                }),
-                ..ChatDelta::default()
-            },
-            ..ChunkChoice::default()
-        }],
-        ..ChatChunk::default()
-    }
+    // The answer types are `#[non_exhaustive]`: built from `Default`, field by field.
+    let mut delta = ChatDelta::default();
+    delta.content = Some(text.to_owned());
+    delta.tool_calls = call.map(|(index, arguments)| {
+        let mut piece = ToolCallDelta::default();
+        piece.index = index;
+        piece.id = Some(format!("call_{choice}_{index}"));
+        piece.function = Some(FunctionCallDelta::new(
+            Some("f".into()),
+            Some(arguments.to_owned()),
+        ));
+        vec![piece]
+    });
+    let mut chunk_choice = ChunkChoice::default();
+    chunk_choice.index = choice;
+    chunk_choice.delta = delta;
+    let mut chunk = ChatChunk::default();
+    chunk.choices = vec![chunk_choice];
+    chunk
 }
 
 /// 50 000 distinct choice indices, each with its own tool call, arriving newest-first and

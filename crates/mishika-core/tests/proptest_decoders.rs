@@ -290,10 +290,10 @@ fn document(blocks: &[Block], endings: &[u8], tail: u8) -> Document {
         lines.push(String::new());
         if !block.data.is_empty() {
             let data: Vec<&str> = block.data.iter().map(|(d, _)| d.as_str()).collect();
-            expected.push(SseEvent {
-                event: block.event.clone(),
-                data: Bytes::from(data.join("\n")),
-            });
+            expected.push(SseEvent::new(
+                block.event.clone(),
+                Bytes::from(data.join("\n")),
+            ));
         }
     }
     let mut drop_last_ending = false;

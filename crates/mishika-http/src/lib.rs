@@ -200,6 +200,7 @@ impl Default for HttpTransportBuilder {
 impl HttpTransportBuilder {
     /// Deadline for establishing a connection (TCP + TLS). Any duration of 30 years or more
     /// (`Duration::MAX`) means none, here and in the other timeouts.
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -208,36 +209,42 @@ impl HttpTransportBuilder {
     /// reqwest's own deadline for a whole request *including reading the body*. Off by
     /// default, since it would also cut long streams; mishika's client applies request and
     /// stream-idle deadlines itself.
+    #[must_use]
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
         self
     }
 
     /// How long an idle pooled connection is kept.
+    #[must_use]
     pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
         self.pool_idle_timeout = Some(timeout);
         self
     }
 
     /// Most idle connections kept per host.
+    #[must_use]
     pub fn pool_max_idle_per_host(mut self, max: usize) -> Self {
         self.pool_max_idle_per_host = Some(max);
         self
     }
 
     /// The `User-Agent` header.
+    #[must_use]
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = user_agent.into();
         self
     }
 
     /// Send every request through this HTTP(S) proxy, e.g. `http://proxy.internal:3128`.
+    #[must_use]
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
     }
 
     /// Ignore the system proxy settings (`HTTP_PROXY` …).
+    #[must_use]
     pub fn no_proxy(mut self) -> Self {
         self.no_proxy = true;
         self
@@ -245,6 +252,7 @@ impl HttpTransportBuilder {
 
     /// Use this TLS backend rather than [`TlsBackend::default_for_build`]. One this build
     /// does not have makes [`build`](HttpTransportBuilder::build) a `Config` error.
+    #[must_use]
     pub fn tls_backend(mut self, backend: TlsBackend) -> Self {
         self.tls.backend = Some(backend);
         self
@@ -262,6 +270,7 @@ impl HttpTransportBuilder {
     ///     .build()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use]
     pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.root_certificates.push(pem.into());
         self
@@ -272,6 +281,7 @@ impl HttpTransportBuilder {
     /// API keys included. Only for a gateway on your own machine or network whose
     /// certificate you cannot add with
     /// [`add_root_certificates_pem`](HttpTransportBuilder::add_root_certificates_pem).
+    #[must_use]
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.tls.accept_invalid_certs = accept;
         self

@@ -214,18 +214,21 @@ impl MockGatewayBuilder {
     /// checks and the generated image files (`/v1/messages` also accepts
     /// `x-api-key: <key>`); a missing or wrong key gets a LiteLLM-style `401`
     /// (Anthropic-style on `/v1/messages`). The key is never echoed back.
+    #[must_use]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
     /// The model ids `GET /v1/models` lists (default: [`DEFAULT_MODELS`]).
+    #[must_use]
     pub fn models<S: Into<String>>(mut self, models: impl IntoIterator<Item = S>) -> Self {
         self.models = Some(models.into_iter().map(Into::into).collect());
         self
     }
 
     /// Listens on this loopback port instead of a free one (`0`, the default).
+    #[must_use]
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self

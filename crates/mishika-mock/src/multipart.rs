@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 /// One part of a `multipart/form-data` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MultipartField {
     /// The `name` parameter of the part's `Content-Disposition` header.
     pub name: String,

@@ -8,6 +8,7 @@ use crate::multipart::{self, MultipartField};
 /// One request as the gateway received it (recorded before any answer is chosen,
 /// so requests answered with errors or scripted responses are recorded too).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RecordedRequest {
     /// The HTTP method.
     pub method: Method,

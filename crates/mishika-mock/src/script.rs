@@ -178,6 +178,7 @@ impl ScriptedResponse {
     /// Adds a header (repeatable). Invalid names or values are ignored. A
     /// `content-type` given here wins over the one set by [`json`](Self::json) or
     /// [`sse`](Self::sse).
+    #[must_use]
     pub fn header(mut self, name: &str, value: &str) -> Self {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -189,12 +190,14 @@ impl ScriptedResponse {
     }
 
     /// Sets a raw body (no content type is added).
+    #[must_use]
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = ScriptBody::Raw(body.into());
         self
     }
 
     /// Sets a JSON body and `content-type: application/json`.
+    #[must_use]
     pub fn json(mut self, value: serde_json::Value) -> Self {
         self.body = ScriptBody::Raw(Bytes::from(value.to_string()));
         self.content_type = Some("application/json");
@@ -202,12 +205,14 @@ impl ScriptedResponse {
     }
 
     /// Waits this long before sending the status line and headers.
+    #[must_use]
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
     }
 
     /// Waits this long between body chunks (makes the body chunked).
+    #[must_use]
     pub fn chunk_delay(mut self, delay: Duration) -> Self {
         self.chunk_delay = Some(delay);
         self
@@ -217,6 +222,7 @@ impl ScriptedResponse {
     /// For [`sse`](Self::sse) and [`sse_events`](Self::sse_events) answers the
     /// frames are concatenated first, so
     /// frames (and UTF-8 characters) can straddle chunks.
+    #[must_use]
     pub fn chunk_size(mut self, size: usize) -> Self {
         self.chunk_size = Some(size.max(1));
         self
@@ -225,6 +231,7 @@ impl ScriptedResponse {
     /// Sends the head and the first `n_bytes` body bytes, then aborts the
     /// connection without the final chunk, so the client sees an error rather
     /// than a clean end of body. Wins over [`hold_open`](Self::hold_open).
+    #[must_use]
     pub fn drop_after(mut self, n_bytes: usize) -> Self {
         self.drop_after = Some(n_bytes);
         self
@@ -232,6 +239,7 @@ impl ScriptedResponse {
 
     /// After the body, never finish: the response stays open until the client
     /// drops it (which [`MockGateway::dropped_streams`](crate::MockGateway::dropped_streams) counts).
+    #[must_use]
     pub fn hold_open(mut self) -> Self {
         self.hold_open = true;
         self

@@ -120,3 +120,56 @@ async fn binary_logs_requests_as_json_lines() {
     assert_eq!(logged["path"], "/health");
     assert_eq!(logged["body"], "");
 }
+
+#[test]
+fn help_prints_the_usage_and_exits_successfully() {
+    for flag in ["--help", "-h"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{flag}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            stdout.starts_with("usage: mishika-mock-gateway [--port N]"),
+            "{flag}: {stdout}"
+        );
+        for option in [
+            "--port",
+            "--api-key",
+            "--models",
+            "--log-requests",
+            "--help",
+        ] {
+            assert!(stdout.contains(option), "{flag} does not name {option}");
+        }
+        assert!(output.stderr.is_empty(), "{flag}");
+    }
+}
+
+#[test]
+fn a_bad_argument_prints_the_usage_to_stderr_and_exits_with_2() {
+    for args in [&["--bogus"][..], &["--port"], &["--port", "x"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("usage: mishika-mock-gateway"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // An unknown flag is named as such, not taken for one missing its value.
+    let output = Command::new(env!("CARGO_BIN_EXE_mishika-mock-gateway"))
+        .arg("--bogus")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(r#"unknown argument "--bogus""#),
+        "{stderr}"
+    );
+}

@@ -6,12 +6,13 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use mishika_core::call::EndpointCache;
 use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
     CompletionResponse, CompletionStream, EmbeddingRequest, EmbeddingResponse, EncodingFormat,
-    EndpointCache, Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions,
-    RerankRequest, RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest,
-    SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
+    Error, ImageRequest, ImageResponse, Limits, ModelList, Provider, RequestOptions, RerankRequest,
+    RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest, SpeechResponse,
+    StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
 
 use crate::mock::MockReply;
@@ -478,12 +479,14 @@ impl ClientBuilder {
 
     /// The proxy's base URL (`http://h:4000`, with or without `/v1`). Other providers
     /// take theirs from [`provider_settings`](ClientBuilder::provider_settings).
+    #[must_use]
     pub fn api_base(mut self, api_base: impl Into<String>) -> Self {
         self.settings_of(proxy::PREFIX).api_base = Some(api_base.into());
         self
     }
 
     /// The proxy's key, sent as `Authorization: Bearer <key>` to the proxy only.
+    #[must_use]
     pub fn api_key(mut self, api_key: impl Into<ApiKey>) -> Self {
         self.settings_of(proxy::PREFIX).api_key = Some(api_key.into());
         self
@@ -491,6 +494,7 @@ impl ClientBuilder {
 
     /// A header sent on every request to the proxy, and to no other provider (see
     /// [`provider_settings`](ClientBuilder::provider_settings)).
+    #[must_use]
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         let settings = std::mem::take(self.settings_of(proxy::PREFIX));
         *self.settings_of(proxy::PREFIX) = settings.header(name, value);
@@ -502,6 +506,7 @@ impl ClientBuilder {
     /// [`provider`](ClientBuilder::provider)), replacing any given before. They reach that
     /// provider and no other; a request's own settings beat them, and they beat the
     /// process-wide ones and the provider's environment.
+    #[must_use]
     pub fn provider_settings(
         mut self,
         prefix: impl AsRef<str>,
@@ -514,6 +519,7 @@ impl ClientBuilder {
     /// Route requests whose model names one of `router`'s model groups to the group's
     /// deployments (see [`Router`]); every other model goes by its prefix. Each
     /// deployment's model must name a registered provider.
+    #[must_use]
     pub fn router(mut self, router: Router) -> Self {
         self.model_router = Some(router);
         self
@@ -523,12 +529,14 @@ impl ClientBuilder {
     /// model `openai/gpt-4o`; only a leading `mishikallm_proxy/` is stripped). Off by
     /// default; on when the environment has `MISHIKALLM_PROXY=true` as the client is
     /// built. A request's own `.force_proxy(..)` beats it.
+    #[must_use]
     pub fn force_proxy(mut self, force: bool) -> Self {
         self.settings.force_proxy = force;
         self
     }
 
     /// Deadline for a whole request (`None`: no deadline). Default 600 s.
+    #[must_use]
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings.timeout = timeout.into();
         self
@@ -536,6 +544,7 @@ impl ClientBuilder {
 
     /// Longest silence on a body handed to the caller: a stream, speech audio (`None`: wait
     /// forever). Default 120 s. JSON answers are read within the whole-request deadline.
+    #[must_use]
     pub fn stream_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.settings.stream_idle_timeout = timeout.into();
         self
@@ -547,6 +556,7 @@ impl ClientBuilder {
     /// deadline is what cuts a stream that only ever sends those. Past it the stream ends
     /// with an `Err` item of kind `Timeout`, phase
     /// [`TimeoutPhase::StreamDeadline`](mishika_core::TimeoutPhase::StreamDeadline).
+    #[must_use]
     pub fn stream_deadline(mut self, deadline: impl Into<Option<Duration>>) -> Self {
         self.settings.stream_deadline = deadline.into();
         self
@@ -555,24 +565,28 @@ impl ClientBuilder {
     /// Deadline for connecting, for the HTTP transport mishika builds (feature `reqwest`;
     /// a transport passed with [`transport`](ClientBuilder::transport) keeps its own).
     /// Default 10 s.
+    #[must_use]
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
     /// Retries after the first attempt (default 2).
+    #[must_use]
     pub fn num_retries(mut self, retries: u32) -> Self {
         self.retry.max_retries = retries;
         self
     }
 
     /// Upper bound on the time spent across all attempts of one call.
+    #[must_use]
     pub fn retry_deadline(mut self, deadline: Duration) -> Self {
         self.retry.deadline = Some(deadline);
         self
     }
 
     /// The whole retry policy: count, backoff, `retry-after` cap, deadline.
+    #[must_use]
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -580,12 +594,14 @@ impl ClientBuilder {
 
     /// The `encoding_format` for embedding requests that do not set one.
     /// `EncodingFormat::Base64` moves a quarter of the bytes and decodes far faster.
+    #[must_use]
     pub fn embedding_encoding(mut self, format: EncodingFormat) -> Self {
         self.settings.embedding_encoding = Some(format);
         self
     }
 
     /// Memory limits on responses.
+    #[must_use]
     pub fn limits(mut self, limits: Limits) -> Self {
         self.settings.limits = limits;
         self
@@ -593,6 +609,7 @@ impl ClientBuilder {
 
     /// Send every request through `transport` instead of the built-in reqwest one
     /// (a mock in tests, another HTTP stack, a recording layer …).
+    #[must_use]
     pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
         self.transport = Some(transport);
         self
@@ -605,6 +622,7 @@ impl ClientBuilder {
     /// [`provider_settings`](ClientBuilder::provider_settings), the request, and its own
     /// [`spec`](Provider::spec)'s environment variables and default — never another
     /// provider's.
+    #[must_use]
     pub fn provider(
         mut self,
         prefix: impl Into<String>,

@@ -120,6 +120,10 @@ pub async fn list_models() -> Result<ModelList> {
     Client::global()?.list_models(proxy::PREFIX).await
 }
 
+/// Doc tests that dropping a builder's result is an `unused_must_use` warning.
+#[cfg(doctest)]
+mod must_use;
+
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

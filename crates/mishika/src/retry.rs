@@ -29,8 +29,11 @@ use tokio::time::Instant;
 
 use crate::timeout::request_deadline;
 
-/// How many times, how long between, and for how long in all.
+/// How many times, how long between, and for how long in all. Start from
+/// `RetryPolicy::default()` (or [`none`](RetryPolicy::none)) and change what you need:
+/// `RetryPolicy::default().max_retries(5).initial_backoff(Duration::from_secs(1))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt. Default 2.
     pub max_retries: u32,
@@ -64,6 +67,41 @@ impl RetryPolicy {
             max_retries: 0,
             ..RetryPolicy::default()
         }
+    }
+
+    /// Retries after the first attempt.
+    #[must_use]
+    pub fn max_retries(mut self, retries: u32) -> RetryPolicy {
+        self.max_retries = retries;
+        self
+    }
+
+    /// First backoff; each retry doubles it.
+    #[must_use]
+    pub fn initial_backoff(mut self, backoff: Duration) -> RetryPolicy {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Longest backoff.
+    #[must_use]
+    pub fn max_backoff(mut self, backoff: Duration) -> RetryPolicy {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// Longest wait a server's `retry-after` may ask for.
+    #[must_use]
+    pub fn max_retry_after(mut self, wait: Duration) -> RetryPolicy {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// Upper bound on the time across all attempts, waits included.
+    #[must_use]
+    pub fn deadline(mut self, deadline: Duration) -> RetryPolicy {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// The wait before retry number `retry` (0-based): exponential, capped, with up to 25 %
@@ -117,6 +155,7 @@ impl RetryTransport {
     /// the request's deadline). When it passes, the decision is made on what arrived: a
     /// `503` whose body stalls is retried after this long, not after the whole-request
     /// deadline.
+    #[must_use]
     pub fn error_body_idle_timeout(mut self, idle: Option<Duration>) -> RetryTransport {
         self.error_body_idle = idle;
         self
@@ -125,6 +164,7 @@ impl RetryTransport {
     /// The largest successful answer body read inside the retry loop (default 64 MiB, the
     /// default [`Limits::max_response_bytes`](mishika_core::Limits)). A longer one is handed
     /// on as it streams, and a cut after this many bytes is not retried.
+    #[must_use]
     pub fn max_buffered_body(mut self, bytes: usize) -> RetryTransport {
         self.max_buffered = bytes;
         self
@@ -658,10 +698,7 @@ mod tests {
         // A request's own `num_retries(0)` too.
         let (transport, sent) = scripted(vec![Box::new(|| Ok(status(503)))]);
         let retry = RetryTransport::new(transport, quick(5));
-        let policy = CallPolicy {
-            num_retries: Some(0),
-            ..CallPolicy::default()
-        };
+        let policy = CallPolicy::default().num_retries(0);
         let answer = retry.send(with_policy(policy)).await.unwrap();
         assert_eq!(answer.status(), 503);
         assert_eq!(sent.load(Ordering::SeqCst), 1);
@@ -1005,10 +1042,7 @@ mod tests {
                 );
             }
             original.extensions_mut().insert(CallContext::new(
-                CallPolicy {
-                    num_retries: Some(7),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().num_retries(7),
                 AnswerUse::Streamed,
                 ErrorRules::OPENAI,
             ));
@@ -1041,10 +1075,7 @@ mod tests {
         assert!(may_retry(&Err(failure(TransportErrorKind::Io)), &rules));
         assert!(!may_retry(&Err(failure(TransportErrorKind::Other)), &rules));
         // A provider's own rules decide.
-        let never = ErrorRules {
-            may_retry: |_| false,
-            ..ErrorRules::OPENAI
-        };
+        let never = ErrorRules::new(mishika_core::Error::from_response, |_| false);
         assert!(!may_retry(&Ok(status(503)), &never));
     }
 

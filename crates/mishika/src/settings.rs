@@ -55,12 +55,14 @@ impl ProviderSettings {
     }
 
     /// The provider's base URL.
+    #[must_use]
     pub fn api_base(mut self, api_base: impl Into<String>) -> ProviderSettings {
         self.api_base = Some(api_base.into());
         self
     }
 
     /// The provider's key, sent the provider's way (`Authorization: Bearer`, `x-api-key` …).
+    #[must_use]
     pub fn api_key(mut self, api_key: impl Into<ApiKey>) -> ProviderSettings {
         self.api_key = Some(api_key.into());
         self
@@ -68,6 +70,7 @@ impl ProviderSettings {
 
     /// A header sent on every request to this provider (and to no other). An invalid name
     /// or value is a `Config` error when the client is built.
+    #[must_use]
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> ProviderSettings {
         match parse_header(name.as_ref(), value.as_ref()) {
             Ok((name, value)) => {

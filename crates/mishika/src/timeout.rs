@@ -79,6 +79,7 @@ impl IdleTimeoutTransport {
 
     /// Cut a streamed body that is still going `deadline` after its request was sent,
     /// unless the request sets its own (`None`, the default: no whole-stream limit).
+    #[must_use]
     pub fn with_stream_deadline(mut self, deadline: Option<Duration>) -> IdleTimeoutTransport {
         self.default_stream_deadline = deadline;
         self
@@ -390,26 +391,17 @@ mod tests {
             (None, CallPolicy::default(), false),
             (
                 None,
-                CallPolicy {
-                    stream_idle_timeout: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_idle_timeout(Duration::from_millis(20)),
                 true,
             ),
             (
                 None,
-                CallPolicy {
-                    stream_deadline: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_deadline(Duration::from_millis(20)),
                 true,
             ),
             (
                 Some(Duration::from_secs(60)),
-                CallPolicy {
-                    stream_idle_timeout: Some(Duration::from_millis(20)),
-                    ..CallPolicy::default()
-                },
+                CallPolicy::default().stream_idle_timeout(Duration::from_millis(20)),
                 true,
             ),
         ] {

@@ -252,15 +252,38 @@ async fn image_generation_fields_and_b64_helpers() {
         .await
         .unwrap();
     let path = dir.join("out.png");
-    assert_eq!(response.data[0].save(&path).unwrap(), png.len());
+    std::fs::write(&path, b"an older, longer file at the same path").unwrap();
+    assert_eq!(response.data[0].save(&path).await.unwrap(), png.len());
     assert_eq!(std::fs::read(&path).unwrap(), png);
+    let blocking = dir.join("blocking.png");
+    assert_eq!(
+        response.data[0].save_blocking(&blocking).unwrap(),
+        png.len()
+    );
+    assert_eq!(std::fs::read(&blocking).unwrap(), png);
+    // No temporary file left beside them.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
     std::fs::remove_dir_all(&dir).unwrap();
     // A URL-only image has no bytes to decode: a typed error, not a panic.
-    let url_only = mishika::Image {
-        url: Some("http://x/y.png".into()),
-        ..Default::default()
-    };
-    assert_eq!(url_only.bytes().unwrap_err().kind(), ErrorKind::Config);
+    let url_only = mishika::Image::from_url("http://x/y.png");
+    let error = url_only.bytes().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(
+        error
+            .message()
+            .contains(r#"request `.response_format("b64_json")`"#),
+        "{error}"
+    );
+    assert!(
+        error.message().contains("download `url` yourself"),
+        "{error}"
+    );
+    // save() says the same before touching any file.
+    let path = std::env::temp_dir().join(format!("mishika-url-only-{}.png", std::process::id()));
+    let error = url_only.save(&path).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(error.message().contains("b64_json"), "{error}");
+    assert!(!path.exists());
 }
 
 #[tokio::test]
@@ -538,18 +561,26 @@ async fn every_endpoint_maps_an_error_answer() {
     });
 }
 
-#[test]
-fn local_file_failures_are_io_errors() {
+#[tokio::test]
+async fn local_file_failures_are_io_errors() {
     let missing = std::env::temp_dir().join("mishika-no-such-dir/audio.wav");
-    let error = AudioFile::from_path(&missing).unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Io);
-    assert!(error.message().contains("audio.wav"), "{error}");
+    for error in [
+        AudioFile::from_path(&missing).await.unwrap_err(),
+        AudioFile::from_path_blocking(&missing).unwrap_err(),
+    ] {
+        assert_eq!(error.kind(), ErrorKind::Io);
+        assert!(error.message().contains("audio.wav"), "{error}");
+    }
     let b64 = base64::engine::general_purpose::STANDARD.encode(b"png");
-    let image = mishika::Image {
-        b64_json: Some(b64),
-        ..Default::default()
-    };
-    assert_eq!(image.save(&missing).unwrap_err().kind(), ErrorKind::Io);
+    let image = mishika::Image::from_b64_json(b64);
+    assert_eq!(
+        image.save(&missing).await.unwrap_err().kind(),
+        ErrorKind::Io
+    );
+    assert_eq!(
+        image.save_blocking(&missing).unwrap_err().kind(),
+        ErrorKind::Io
+    );
     assert_eq!(
         AudioFile::new(&b"x"[..], "clip.M4A").content_type,
         "audio/mp4"

@@ -57,6 +57,10 @@ impl HeaderText<'_> {
 /// [`ChunkStrings::decode`] shares it when the next chunk repeats it (as every chunk of a
 /// stream does), so a stream allocates those strings once, and each chunk costs one
 /// reference count instead of five.
+///
+/// Hidden from the docs: a performance internal, public only as the
+/// [`StreamFrame::Decoder`](crate::StreamFrame::Decoder) of [`ChatChunk`].
+#[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct ChunkStrings {
     last: Arc<ChunkHeader>,

@@ -5,6 +5,7 @@
 mod chunk;
 pub(crate) mod direct;
 
+#[doc(hidden)]
 pub use chunk::ChunkStrings;
 
 use http::HeaderValue;
@@ -31,6 +32,10 @@ pub trait WithMetadata {
     /// reader of its own for its common shape; `None` leaves it to serde (the default).
     /// Where it answers, it answers exactly as serde would. Chat and embedding answers
     /// have one.
+    ///
+    /// Hidden from the docs: a performance hook of mishika's own answer types (a type of
+    /// yours leaves it to the default).
+    #[doc(hidden)]
     fn read_direct(body: &[u8]) -> Option<Self>
     where
         Self: Sized,

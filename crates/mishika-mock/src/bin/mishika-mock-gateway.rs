@@ -1,5 +1,8 @@
 //! `mishika-mock-gateway [--port N] [--api-key K] [--models a,b,c] [--log-requests]`
 //!
+//! `--help` (or `-h`) prints the usage to stdout and exits with status 0; an unknown or
+//! malformed argument prints it to stderr and exits with status 2.
+//!
 //! Runs the mock gateway on `127.0.0.1`, prints exactly one line
 //! `listening on http://127.0.0.1:PORT` to stdout, and serves until SIGINT or SIGTERM.
 //! With `--log-requests`, every request is also written to stderr as one JSON
@@ -16,6 +19,26 @@ use mishika_mock::{MockGateway, RecordedRequest};
 const USAGE: &str =
     "usage: mishika-mock-gateway [--port N] [--api-key KEY] [--models a,b,c] [--log-requests]";
 
+/// What `--help` prints: the usage line and what each option does.
+const HELP: &str = "\
+Runs an OpenAI-compatible mock gateway on 127.0.0.1 until SIGINT or SIGTERM, after printing
+one line `listening on http://127.0.0.1:PORT` to stdout.
+
+options:
+  --port N          port to listen on (default 0: any free port)
+  --api-key KEY     answer 401 to requests without `Authorization: Bearer KEY`
+  --models a,b,c    the models /v1/models lists
+  --log-requests    write every request to stderr as one JSON line
+  -h, --help        print this help and exit";
+
+/// What the command line asks for.
+enum Command {
+    /// Serve with these arguments.
+    Serve(Args),
+    /// Print the help and exit successfully.
+    Help,
+}
+
 struct Args {
     port: u16,
     api_key: Option<String>,
@@ -23,7 +46,7 @@ struct Args {
     log_requests: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
+fn parse_args() -> Result<Command, String> {
     let mut args = Args {
         port: 0,
         api_key: None,
@@ -37,11 +60,14 @@ fn parse_args() -> Result<Args, String> {
             None => (arg, None),
         };
         if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_owned());
+            return Ok(Command::Help);
         }
         if flag == "--log-requests" && inline.is_none() {
             args.log_requests = true;
             continue;
+        }
+        if !matches!(flag.as_str(), "--port" | "--api-key" | "--models") {
+            return Err(format!("unknown argument {flag:?}\n{USAGE}"));
         }
         let value = match inline.or_else(|| argv.next()) {
             Some(value) => value,
@@ -67,7 +93,7 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
         }
     }
-    Ok(args)
+    Ok(Command::Serve(args))
 }
 
 /// One request as a JSON line.
@@ -136,7 +162,11 @@ async fn wait_for_signal() {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = match parse_args() {
-        Ok(args) => args,
+        Ok(Command::Serve(args)) => args,
+        Ok(Command::Help) => {
+            println!("{USAGE}\n\n{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}");
             return ExitCode::from(2);

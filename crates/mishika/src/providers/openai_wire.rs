@@ -124,6 +124,7 @@ impl OpenAiCompatible {
     }
 
     /// Whether the server offers `POST rerank` (Cohere's shape, as LiteLLM's proxy serves it).
+    #[must_use]
     pub const fn with_rerank(mut self, rerank: bool) -> OpenAiCompatible {
         self.rerank = rerank;
         self

@@ -165,60 +165,70 @@ impl Deployment {
 
     /// Its id, in metadata, state and errors (default `<group>-<n>`, n counting from 0 in
     /// the order deployments were added).
+    #[must_use]
     pub fn id(mut self, id: impl Into<String>) -> Deployment {
         self.id = Some(id.into());
         self
     }
 
     /// Its base URL (beats the client's settings for its provider; a request's beats it).
+    #[must_use]
     pub fn api_base(mut self, api_base: impl Into<String>) -> Deployment {
         self.api_base = Some(api_base.into());
         self
     }
 
     /// Its key (beats the client's settings for its provider; a request's beats it).
+    #[must_use]
     pub fn api_key(mut self, api_key: impl Into<ApiKey>) -> Deployment {
         self.api_key = Some(api_key.into());
         self
     }
 
     /// Requests per minute it takes; past them it is skipped until the next minute.
+    #[must_use]
     pub fn rpm(mut self, rpm: u64) -> Deployment {
         self.rpm = Some(rpm);
         self
     }
 
     /// Tokens per minute it takes (estimated before, counted after each call).
+    #[must_use]
     pub fn tpm(mut self, tpm: u64) -> Deployment {
         self.tpm = Some(tpm);
         self
     }
 
     /// Its share in `simple-shuffle`, against the group's other weights.
+    #[must_use]
     pub fn weight(mut self, weight: f64) -> Deployment {
         self.weight = Some(weight);
         self
     }
 
     /// The deadline of one call to it.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Deployment {
         self.timeout = Some(timeout);
         self
     }
 
     /// Transport-level retries of one call to it (default 0: the router retries).
+    #[must_use]
     pub fn max_retries(mut self, retries: u32) -> Deployment {
         self.max_retries = Some(retries);
         self
     }
 
     /// Its context window, for the pre-call checks.
+    #[must_use]
     pub fn max_input_tokens(mut self, tokens: u64) -> Deployment {
         self.max_input_tokens = Some(tokens);
         self
     }
 
     /// The most tokens it writes in one answer (model info, kept for callers).
+    #[must_use]
     pub fn max_output_tokens(mut self, tokens: u64) -> Deployment {
         self.max_output_tokens = Some(tokens);
         self
@@ -919,24 +929,28 @@ impl RouterBuilder {
     /// `*` matching any text, from the model's start), and a deployment model with `*`
     /// (`openai/*`) calls what the group's `*`s matched in their place (`openai/gpt-4o`
     /// for a request of `openai/gpt-4o`). Its answers' route names the pattern as group.
+    #[must_use]
     pub fn deployment(mut self, deployment: Deployment) -> Self {
         self.deployments.push(deployment);
         self
     }
 
     /// How calls are spread (default [`Strategy::SimpleShuffle`]).
+    #[must_use]
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.settings.strategy = strategy;
         self
     }
 
     /// Retries in a group after a retryable error (default 2).
+    #[must_use]
     pub fn num_retries(mut self, retries: u32) -> Self {
         self.settings.num_retries = retries;
         self
     }
 
     /// Retries of `group` alone, instead of [`num_retries`](RouterBuilder::num_retries).
+    #[must_use]
     pub fn group_retries(mut self, group: impl Into<String>, retries: u32) -> Self {
         self.group_retries.insert(group.into(), retries);
         self
@@ -944,6 +958,7 @@ impl RouterBuilder {
 
     /// Retries after an error of `kind`, whether it is retryable or not (LiteLLM's
     /// `retry_policy`: `RateLimitErrorRetries`, `BadRequestErrorRetries` …).
+    #[must_use]
     pub fn retries_for(mut self, kind: ErrorKind, retries: u32) -> Self {
         self.settings.retry_policy.insert(kind, retries);
         self
@@ -954,6 +969,7 @@ impl RouterBuilder {
     /// [`retries_for`](RouterBuilder::retries_for) counts (LiteLLM's
     /// `model_group_retry_policy`); kinds it does not name fall back to the group's
     /// retries for retryable errors.
+    #[must_use]
     pub fn group_retries_for(
         mut self,
         group: impl Into<String>,
@@ -970,6 +986,7 @@ impl RouterBuilder {
 
     /// Never cool a deployment down, whatever fails (LiteLLM's `disable_cooldowns`):
     /// failures still count and retries and fallbacks still happen.
+    #[must_use]
     pub fn disable_cooldowns(mut self, disable: bool) -> Self {
         self.settings.disable_cooldowns = disable;
         self
@@ -977,12 +994,14 @@ impl RouterBuilder {
 
     /// Send a request for the model `alias` to the group `group` (LiteLLM's
     /// `model_group_alias`); the answer's route names `group`.
+    #[must_use]
     pub fn group_alias(mut self, alias: impl Into<String>, group: impl Into<String>) -> Self {
         self.settings.aliases.insert(alias.into(), group.into());
         self
     }
 
     /// Failures a deployment may have in a minute before it cools down (default 3).
+    #[must_use]
     pub fn allowed_fails(mut self, fails: u64) -> Self {
         self.settings.allowed_fails = fails;
         self
@@ -990,18 +1009,21 @@ impl RouterBuilder {
 
     /// Failures of `kind` allowed in a minute, instead of
     /// [`allowed_fails`](RouterBuilder::allowed_fails) (LiteLLM's `allowed_fails_policy`).
+    #[must_use]
     pub fn allowed_fails_for(mut self, kind: ErrorKind, fails: u64) -> Self {
         self.settings.allowed_fails_policy.insert(kind, fails);
         self
     }
 
     /// How long a deployment rests once it cools down (default 5 s).
+    #[must_use]
     pub fn cooldown_time(mut self, time: Duration) -> Self {
         self.settings.cooldown_time = time;
         self
     }
 
     /// The groups `group` falls back to, in order, once its retries are spent.
+    #[must_use]
     pub fn fallbacks<S: Into<String>>(
         mut self,
         group: impl Into<String>,
@@ -1012,6 +1034,7 @@ impl RouterBuilder {
     }
 
     /// The groups `group` falls back to when the prompt does not fit its context window.
+    #[must_use]
     pub fn context_window_fallbacks<S: Into<String>>(
         mut self,
         group: impl Into<String>,
@@ -1022,6 +1045,7 @@ impl RouterBuilder {
     }
 
     /// The groups `group` falls back to when its provider refuses the content.
+    #[must_use]
     pub fn content_policy_fallbacks<S: Into<String>>(
         mut self,
         group: impl Into<String>,
@@ -1032,12 +1056,14 @@ impl RouterBuilder {
     }
 
     /// The groups any group without fallbacks of its own falls back to.
+    #[must_use]
     pub fn default_fallbacks<S: Into<String>>(mut self, to: impl IntoIterator<Item = S>) -> Self {
         self.settings.default_fallbacks = to.into_iter().map(Into::into).collect();
         self
     }
 
     /// The most fallbacks one call takes (default 5).
+    #[must_use]
     pub fn max_fallbacks(mut self, fallbacks: u32) -> Self {
         self.settings.max_fallbacks = fallbacks;
         self
@@ -1046,6 +1072,7 @@ impl RouterBuilder {
     /// Skip deployments whose context window (`max_input_tokens`) the request's estimated
     /// tokens exceed, and fall back to `context_window_fallbacks` when none fits
     /// (LiteLLM's `enable_pre_call_checks`).
+    #[must_use]
     pub fn pre_call_checks(mut self, enable: bool) -> Self {
         self.settings.pre_call_checks = enable;
         self
@@ -1055,6 +1082,7 @@ impl RouterBuilder {
     /// [`timeout`](Deployment::timeout) of its own (LiteLLM's router `timeout`). A request's
     /// own timeout beats both; without any, the client's timeout covers the whole routed
     /// call.
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
         self
@@ -1062,6 +1090,7 @@ impl RouterBuilder {
 
     /// Make every call to `group` fail with an `InternalServer` error before any I/O, to
     /// drill its fallbacks (LiteLLM's `mock_testing_fallbacks`).
+    #[must_use]
     pub fn fail_group(mut self, group: impl Into<String>) -> Self {
         self.settings.failing_groups.insert(group.into());
         self
@@ -1069,18 +1098,21 @@ impl RouterBuilder {
 
     /// Draw picks from this seed: the same calls in the same order pick the same
     /// deployments (for tests).
+    #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
     }
 
     /// Read time from `clock` (a [`ManualClock`] in tests).
+    #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
     }
 
     /// Keep loads and cooldowns in `state` instead of this process's memory.
+    #[must_use]
     pub fn state(mut self, state: Arc<dyn RouterState>) -> Self {
         self.state = Some(state);
         self

@@ -64,10 +64,7 @@ pub const SPEC: ProviderSpec = ProviderSpec::new()
     .default_api_base(DEFAULT_BASE_URL)
     .auth(AuthScheme::Header("x-api-key"))
     .paths(PathStyle::V1)
-    .errors(ErrorRules {
-        from_response: wire::error_from_response,
-        may_retry,
-    });
+    .errors(ErrorRules::new(wire::error_from_response, may_retry));
 
 /// The Anthropic provider (registered by default under [`PREFIX`]).
 #[derive(Debug, Clone, Default)]

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use mishika_core::chat::{
-    ChatChoice, ChatDelta, ChunkChoice, ChunkHeader, FunctionCall, FunctionCallDelta,
-    ResponseMessage, Stop, TokenDetails, ToolCallDelta, Usage,
+    ChatChoice, ChatDelta, ChunkChoice, ChunkHeader, FunctionCallDelta, ResponseMessage, Stop,
+    TokenDetails, ToolCallDelta, Usage,
 };
 use mishika_core::error::{refine_kind, retry_after, truncated_text};
 use mishika_core::{
@@ -584,6 +584,7 @@ fn tools(request: &ChatRequest) -> Result<(Vec<ToolSpec<'_>>, Option<WireToolCho
             disable_parallel_tool_use: single,
         }),
         Some(ToolChoice::None) => Some(WireToolChoice::None),
+        Some(other) => return Err(unsupported(format!("`tool_choice` {other:?}"))),
     };
     Ok((specs, choice))
 }
@@ -638,10 +639,8 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
     if answer.kind.as_deref() == Some("error") {
         return Err(error_from_stream_event(body));
     }
-    let mut message = ResponseMessage {
-        role: Some(answer.role.as_deref().map_or(Role::Assistant, Role::from)),
-        ..ResponseMessage::default()
-    };
+    let mut message = ResponseMessage::default();
+    message.role = Some(answer.role.as_deref().map_or(Role::Assistant, Role::from));
     let mut thinking_blocks = Vec::new();
     for block in answer.content.into_iter().flatten() {
         match block {
@@ -654,14 +653,11 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
                 message
                     .tool_calls
                     .get_or_insert_with(Vec::new)
-                    .push(ToolCall {
-                        id: id.unwrap_or_default(),
-                        kind: FUNCTION.to_owned(),
-                        function: FunctionCall {
-                            name: name.unwrap_or_default(),
-                            arguments,
-                        },
-                    });
+                    .push(ToolCall::function(
+                        id.unwrap_or_default(),
+                        name.unwrap_or_default(),
+                        arguments,
+                    ));
             }
             WireBlock::Thinking(mut fields) => {
                 if let Some(Value::String(text)) = fields.get("thinking") {
@@ -682,25 +678,21 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
             .extra
             .insert(THINKING_BLOCKS.to_owned(), Value::Array(thinking_blocks));
     }
-    let mut choice = ChatChoice {
-        index: 0,
-        message,
-        finish_reason: answer.stop_reason.as_deref().map(finish_reason),
-        ..ChatChoice::default()
-    };
+    let mut choice = ChatChoice::default();
+    choice.message = message;
+    choice.finish_reason = answer.stop_reason.as_deref().map(finish_reason);
     if let Some(stop_sequence) = answer.stop_sequence {
         choice
             .extra
             .insert("stop_sequence".to_owned(), Value::String(stop_sequence));
     }
-    Ok(ChatResponse {
-        id: answer.id,
-        object: Some(OBJECT.to_owned()),
-        model: answer.model,
-        choices: vec![choice],
-        usage: answer.usage.map(|usage| Box::new(usage.to_usage())),
-        ..ChatResponse::default()
-    })
+    let mut response = ChatResponse::default();
+    response.id = answer.id;
+    response.object = Some(OBJECT.to_owned());
+    response.model = answer.model;
+    response.choices = vec![choice];
+    response.usage = answer.usage.map(|usage| Box::new(usage.to_usage()));
+    Ok(response)
 }
 
 /// Append `piece` to `target`, moving it in when `target` is still empty.
@@ -837,17 +829,17 @@ impl WireUsage {
                 extra.insert(key.to_owned(), Value::from(count));
             }
         }
-        Usage {
-            prompt_tokens,
-            completion_tokens: self.output_tokens,
-            total_tokens,
-            prompt_tokens_details: self.cache_read_input_tokens.map(|cached| TokenDetails {
-                cached_tokens: Some(cached),
-                ..TokenDetails::default()
-            }),
-            completion_tokens_details: None,
-            extra,
-        }
+        let mut usage = Usage::default();
+        usage.prompt_tokens = prompt_tokens;
+        usage.completion_tokens = self.output_tokens;
+        usage.total_tokens = total_tokens;
+        usage.prompt_tokens_details = self.cache_read_input_tokens.map(|cached| {
+            let mut details = TokenDetails::default();
+            details.cached_tokens = Some(cached);
+            details
+        });
+        usage.extra = extra;
+        usage
     }
 }
 
@@ -898,10 +890,7 @@ struct ToolBlock {
 impl Default for StreamState {
     fn default() -> StreamState {
         StreamState {
-            header: Arc::new(ChunkHeader {
-                object: Some(CHUNK_OBJECT.to_owned()),
-                ..ChunkHeader::default()
-            }),
+            header: Arc::new(ChunkHeader::new(None, Some(CHUNK_OBJECT.to_owned()), None)),
             usage: WireUsage::default(),
             tools: Vec::new(),
             finished: false,
@@ -988,19 +977,17 @@ impl StreamState {
             EventKind::MessageStart => {
                 let start: MessageStart<'_> = decode(data)?;
                 let message = start.message.unwrap_or_default();
-                self.header = Arc::new(ChunkHeader {
-                    id: message.id.map(Cow::into_owned),
-                    object: Some(CHUNK_OBJECT.to_owned()),
-                    model: message.model.map(Cow::into_owned),
-                    ..ChunkHeader::default()
-                });
+                self.header = Arc::new(ChunkHeader::new(
+                    message.id.map(Cow::into_owned),
+                    Some(CHUNK_OBJECT.to_owned()),
+                    message.model.map(Cow::into_owned),
+                ));
                 if let Some(usage) = message.usage {
                     self.usage.update(usage);
                 }
-                Ok(Some(self.delta_chunk(ChatDelta {
-                    role: Some(Role::Assistant),
-                    ..ChatDelta::default()
-                })))
+                Ok(Some(self.delta_chunk(built(|delta: &mut ChatDelta| {
+                    delta.role = Some(Role::Assistant);
+                }))))
             }
             EventKind::BlockStart => {
                 let start: BlockStart<'_> = decode(data)?;
@@ -1035,10 +1022,9 @@ impl StreamState {
                     return Ok(None);
                 }
                 let choices = match finish_reason {
-                    Some(reason) => vec![ChunkChoice {
-                        finish_reason: Some(reason),
-                        ..ChunkChoice::default()
-                    }],
+                    Some(reason) => vec![built(|choice: &mut ChunkChoice| {
+                        choice.finish_reason = Some(reason);
+                    })],
                     None => Vec::new(),
                 };
                 Ok(Some(self.chunk(choices, usage)))
@@ -1056,17 +1042,15 @@ impl StreamState {
     fn block_start(&mut self, start: BlockStart<'_>) -> Option<ChatChunk> {
         match start.content_block? {
             StartBlock::Text { text } => text.filter(|text| !text.is_empty()).map(|text| {
-                self.delta_chunk(ChatDelta {
-                    content: Some(text.into_owned()),
-                    ..ChatDelta::default()
-                })
+                self.delta_chunk(built(|delta: &mut ChatDelta| {
+                    delta.content = Some(text.into_owned());
+                }))
             }),
             StartBlock::Thinking { thinking } => {
                 thinking.filter(|text| !text.is_empty()).map(|text| {
-                    self.delta_chunk(ChatDelta {
-                        reasoning_content: Some(text.into_owned()),
-                        ..ChatDelta::default()
-                    })
+                    self.delta_chunk(built(|delta: &mut ChatDelta| {
+                        delta.reasoning_content = Some(text.into_owned());
+                    }))
                 })
             }
             StartBlock::ToolUse { id, name, input } => {
@@ -1081,18 +1065,18 @@ impl StreamState {
                     block: start.index,
                     has_arguments: !arguments.is_empty(),
                 });
-                Some(self.delta_chunk(ChatDelta {
-                    tool_calls: Some(vec![ToolCallDelta {
-                        index,
-                        id: Some(id.map(Cow::into_owned).unwrap_or_default()),
-                        kind: Some(FUNCTION.to_owned()),
-                        function: Some(FunctionCallDelta {
-                            name: Some(name.map(Cow::into_owned).unwrap_or_default()),
-                            arguments: Some(arguments),
-                        }),
-                    }]),
-                    ..ChatDelta::default()
-                }))
+                let piece = built(|piece: &mut ToolCallDelta| {
+                    piece.index = index;
+                    piece.id = Some(id.map(Cow::into_owned).unwrap_or_default());
+                    piece.kind = Some(FUNCTION.to_owned());
+                    piece.function = Some(FunctionCallDelta::new(
+                        Some(name.map(Cow::into_owned).unwrap_or_default()),
+                        Some(arguments),
+                    ));
+                });
+                Some(self.delta_chunk(built(|delta: &mut ChatDelta| {
+                    delta.tool_calls = Some(vec![piece]);
+                })))
             }
             StartBlock::Other => None,
         }
@@ -1116,11 +1100,10 @@ impl StreamState {
         {
             return None;
         }
-        Some(self.delta_chunk(ChatDelta {
-            content: content.map(Cow::into_owned),
-            reasoning_content: reasoning_content.map(Cow::into_owned),
-            ..ChatDelta::default()
-        }))
+        Some(self.delta_chunk(built(|delta: &mut ChatDelta| {
+            delta.content = content.map(Cow::into_owned);
+            delta.reasoning_content = reasoning_content.map(Cow::into_owned);
+        })))
     }
 
     /// The position in `tools` (the call index) of content block `block`.
@@ -1130,40 +1113,38 @@ impl StreamState {
 
     /// A chunk adding `arguments` to tool call `tool`.
     fn arguments_chunk(&self, tool: usize, arguments: String) -> ChatChunk {
-        self.delta_chunk(ChatDelta {
-            tool_calls: Some(vec![ToolCallDelta {
-                index: index_u32(tool),
-                function: Some(FunctionCallDelta {
-                    name: None,
-                    arguments: Some(arguments),
-                }),
-                ..ToolCallDelta::default()
-            }]),
-            ..ChatDelta::default()
-        })
+        let piece = built(|piece: &mut ToolCallDelta| {
+            piece.index = index_u32(tool);
+            piece.function = Some(FunctionCallDelta::new(None, Some(arguments)));
+        });
+        self.delta_chunk(built(|delta: &mut ChatDelta| {
+            delta.tool_calls = Some(vec![piece]);
+        }))
     }
 
     /// A chunk with `delta` for choice 0.
     fn delta_chunk(&self, delta: ChatDelta) -> ChatChunk {
         self.chunk(
-            vec![ChunkChoice {
-                delta,
-                ..ChunkChoice::default()
-            }],
+            vec![built(|choice: &mut ChunkChoice| choice.delta = delta)],
             None,
         )
     }
 
     /// A chunk of this stream.
     fn chunk(&self, choices: Vec<ChunkChoice>, usage: Option<Box<Usage>>) -> ChatChunk {
-        ChatChunk {
-            header: Arc::clone(&self.header),
-            created: None,
-            choices,
-            usage,
-            extra: Map::new(),
-        }
+        let mut chunk = ChatChunk::with_header(Arc::clone(&self.header));
+        chunk.choices = choices;
+        chunk.usage = usage;
+        chunk
     }
+}
+
+/// A `T` made from its default by `fill`: the core's answer types are `#[non_exhaustive]`,
+/// so a provider builds them from `Default` and sets the fields it has.
+fn built<T: Default>(fill: impl FnOnce(&mut T)) -> T {
+    let mut value = T::default();
+    fill(&mut value);
+    value
 }
 
 /// A count as a `u32` tool-call index (saturating: four billion calls are not expected).
@@ -1441,14 +1422,7 @@ mod tests {
     }
 
     fn call(id: &str, name: &str, arguments: &str) -> ToolCall {
-        ToolCall {
-            id: id.into(),
-            kind: "function".into(),
-            function: FunctionCall {
-                name: name.into(),
-                arguments: arguments.into(),
-            },
-        }
+        ToolCall::function(id, name, arguments)
     }
 
     fn weather_tool() -> Tool {
@@ -1538,15 +1512,7 @@ mod tests {
             call("call_1", "get_weather", r#"{"city": "Paris"}"#),
             call("call_2", "get_time", " "),
         ]);
-        let time_tool = Tool {
-            kind: "function".into(),
-            function: FunctionDefinition {
-                name: "get_time".into(),
-                description: None,
-                parameters: None,
-                strict: Some(true),
-            },
-        };
+        let time_tool = Tool::new(FunctionDefinition::new("get_time").strict(true));
         let request = ChatRequest::new(
             "claude-sonnet-4-5",
             [
@@ -1806,10 +1772,7 @@ mod tests {
             ),
             (
                 user(ContentPart::InputAudio {
-                    input_audio: mishika_core::chat::InputAudio {
-                        data: "AAAA".into(),
-                        format: "wav".into(),
-                    },
+                    input_audio: mishika_core::chat::InputAudio::new("AAAA", "wav"),
                 }),
                 "Anthropic's Messages API does not support audio input (`input_audio` parts)",
             ),
@@ -1823,29 +1786,25 @@ mod tests {
                 "Anthropic's Messages API does not support non-text parts in a system message",
             ),
             (
-                ChatRequest::new(
-                    "m",
-                    [ChatMessage {
-                        role: Role::Function,
-                        ..ChatMessage::user("42")
-                    }],
-                ),
+                ChatRequest::new("m", [ChatMessage::new(Role::Function, Some("42".into()))]),
                 "Anthropic's Messages API does not support messages of role `function`",
             ),
             (
                 ChatRequest::new(
                     "m",
-                    [ChatMessage {
-                        tool_call_id: None,
-                        ..ChatMessage::tool("x", "42")
+                    [{
+                        let mut message = ChatMessage::tool("x", "42");
+                        message.tool_call_id = None;
+                        message
                     }],
                 ),
                 "a `tool` message has no `tool_call_id`; Anthropic's tool_result must name its call",
             ),
             (
-                ChatRequest::new("m", [ChatMessage::user("Hi")]).tools([Tool {
-                    kind: "retrieval".into(),
-                    ..weather_tool()
+                ChatRequest::new("m", [ChatMessage::user("Hi")]).tools([{
+                    let mut tool = weather_tool();
+                    tool.kind = "retrieval".into();
+                    tool
                 }]),
                 "Anthropic's Messages API does not support tools of type `retrieval`",
             ),
@@ -1957,20 +1916,19 @@ mod tests {
             .cloned()
             .unwrap()
         );
-        let expected = Usage {
-            prompt_tokens: Some(420),
-            completion_tokens: Some(50),
-            total_tokens: Some(470),
-            prompt_tokens_details: Some(TokenDetails {
-                cached_tokens: Some(300),
-                ..TokenDetails::default()
-            }),
-            completion_tokens_details: None,
-            extra: json!({"cache_creation_input_tokens": 20, "cache_read_input_tokens": 300})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        };
+        let expected = built(|usage: &mut Usage| {
+            usage.prompt_tokens = Some(420);
+            usage.completion_tokens = Some(50);
+            usage.total_tokens = Some(470);
+            usage.prompt_tokens_details = Some(built(|details: &mut TokenDetails| {
+                details.cached_tokens = Some(300);
+            }));
+            usage.extra =
+                json!({"cache_creation_input_tokens": 20, "cache_read_input_tokens": 300})
+                    .as_object()
+                    .cloned()
+                    .unwrap();
+        });
         assert_eq!(response.usage.as_deref(), Some(&expected));
     }
 
@@ -2133,10 +2091,7 @@ mod tests {
         assert_eq!(chunks[0].model(), Some("claude-sonnet-4-5"));
         assert_eq!(
             chunks[0].choices[0].delta,
-            ChatDelta {
-                role: Some(Role::Assistant),
-                ..ChatDelta::default()
-            }
+            built(|delta: &mut ChatDelta| delta.role = Some(Role::Assistant))
         );
         assert_eq!(chunks[1].content(), Some("Hello"));
         assert_eq!(chunks[2].content(), Some(", \"world\""));
@@ -2245,24 +2200,24 @@ mod tests {
         assert_eq!(
             first_pieces,
             [
-                &ToolCallDelta {
-                    index: 0,
-                    id: Some("toolu_A".into()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some("get_weather".into()),
-                        arguments: Some(String::new()),
-                    }),
-                },
-                &ToolCallDelta {
-                    index: 1,
-                    id: Some("toolu_B".into()),
-                    kind: Some("function".into()),
-                    function: Some(FunctionCallDelta {
-                        name: Some("get_time".into()),
-                        arguments: Some(String::new()),
-                    }),
-                },
+                &built(|piece: &mut ToolCallDelta| {
+                    piece.index = 0;
+                    piece.id = Some("toolu_A".into());
+                    piece.kind = Some("function".into());
+                    piece.function = Some(FunctionCallDelta::new(
+                        Some("get_weather".into()),
+                        Some(String::new()),
+                    ));
+                }),
+                &built(|piece: &mut ToolCallDelta| {
+                    piece.index = 1;
+                    piece.id = Some("toolu_B".into());
+                    piece.kind = Some("function".into());
+                    piece.function = Some(FunctionCallDelta::new(
+                        Some("get_time".into()),
+                        Some(String::new()),
+                    ));
+                }),
             ]
         );
 
@@ -2366,10 +2321,7 @@ mod tests {
         assert_eq!(chunks.len(), 5);
         assert_eq!(
             chunks[1].choices[0].delta,
-            ChatDelta {
-                reasoning_content: Some("Let me think".into()),
-                ..ChatDelta::default()
-            }
+            built(|delta: &mut ChatDelta| delta.reasoning_content = Some("Let me think".into()))
         );
         let response = accumulate(&chunks);
         assert_eq!(
@@ -2540,14 +2492,9 @@ mod tests {
         assert_eq!(chunks.len(), 4);
         assert_eq!(
             chunks[2].choices[0].delta.tool_calls,
-            Some(vec![ToolCallDelta {
-                index: 0,
-                function: Some(FunctionCallDelta {
-                    name: None,
-                    arguments: Some("{}".into()),
-                }),
-                ..ToolCallDelta::default()
-            }])
+            Some(vec![built(|piece: &mut ToolCallDelta| {
+                piece.function = Some(FunctionCallDelta::new(None, Some("{}".into())));
+            })])
         );
         let response = accumulate(&chunks);
         assert_eq!(
