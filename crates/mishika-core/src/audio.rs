@@ -125,6 +125,7 @@ impl SpeechResponse {
     /// Write the audio to `writer` chunk by chunk (memory stays at one network chunk);
     /// returns the number of bytes written.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn write_to<W>(self, writer: &mut W) -> Result<u64>
     where
         W: tokio::io::AsyncWrite + Unpin + ?Sized,
@@ -149,6 +150,7 @@ impl SpeechResponse {
     /// Stream the audio into the file at `path` (created or truncated); returns the bytes
     /// written. A failed download leaves no partial file behind.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn save(self, path: impl AsRef<Path>) -> Result<u64> {
         let path = path.as_ref();
         let mut file = tokio::fs::File::create(path)

@@ -97,6 +97,7 @@ pub use stream::{
     StreamFrame,
 };
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use transport::MockTransport;
 pub use transport::{Body, Transport, TransportError, TransportErrorKind, TransportFuture};
 
