@@ -117,8 +117,3 @@ free_functions! {
 pub async fn list_models() -> Result<ModelList> {
     Client::global()?.list_models(proxy::PREFIX).await
 }
-
-/// The README's examples, compiled as doc tests so they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
