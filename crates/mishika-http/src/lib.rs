@@ -1,11 +1,11 @@
-//! [`HttpTransport`]: the HTTP layer of [mishika](https://docs.rs/mishika), a
-//! [`Transport`] over a pooled reqwest client (rustls, HTTP/1.1 and HTTP/2).
+//! [`HttpTransport`]: mishika's [`Transport`] over reqwest (rustls, pooled connections).
 //!
-//! `mishika::Client` builds one by default, so most programs never name this crate. Build
-//! your own to set what the client's builder does not: the connection pool, the
-//! `User-Agent`, an HTTP proxy; or wrap a `reqwest::Client` you already have
-//! ([`HttpTransport::from_client`]). Then hand it to `Client::builder().transport(..)`:
-//! the client still puts its retries, deadlines and settings around it.
+//! It is the HTTP layer of [mishika](https://docs.rs/mishika): `mishika::Client` builds one
+//! by default, so most programs never name this crate. Build your own to set what the
+//! client's builder does not: the connection pool, the `User-Agent`, an HTTP proxy; or wrap
+//! a `reqwest::Client` you already have ([`HttpTransport::from_client`]). Then hand it to
+//! `Client::builder().transport(..)`: the client still puts its retries, deadlines and
+//! settings around it.
 //!
 //! ```
 //! use std::sync::Arc;
