@@ -164,7 +164,7 @@
 //! - **[`mishika_core`](crate::core)** (re-exported here as [`mishika::core`](crate::core)): the request and response
 //!   types, the [`Transport`] and [`Provider`] traits, the SSE decoder and [`Error`]. It has
 //!   no HTTP client and no runtime; depend on it alone to write a provider or a transport.
-//! - **[`mishika_http`](https://docs.rs/mishika-http)**: [`HttpTransport`], the default
+//! - **[`mishika_http`](https://docs.rs/mishika-http)**: `HttpTransport`, the default
 //!   [`Transport`] over reqwest. Build your own to tune it and pass it to
 //!   [`ClientBuilder::transport`].
 //! - **[`mishika_mock`](https://docs.rs/mishika-mock)**: `MockGateway`, an OpenAI-compatible
