@@ -117,7 +117,7 @@
 //! ```
 //!
 //! **Embeddings.** Vectors are `Vec<f32>` whether they crossed the wire as floats or as
-//! base64 ([`EncodingFormat::Base64`] is about half the bytes and much cheaper to parse).
+//! base64 ([`EncodingFormat::Base64`]: under half the bytes, and much cheaper to parse).
 //!
 //! ```
 //! use mishika::{EmbeddingRequest, EncodingFormat};
@@ -186,8 +186,9 @@
 //! gateway's exception classes: `RateLimit`, `ContextWindowExceeded`,
 //! `Authentication` …) and read what the server said: [`Error::status`],
 //! [`Error::message`], [`Error::retry_after`], [`Error::is_retryable`]. Retryable errors
-//! (connection failures, 408, 429, 5xx) are retried with backoff before you see them
-//! (two retries by default; [`ClientBuilder::num_retries`], [`RetryPolicy`]).
+//! (no answer, or 408, 409, 429, 500, 502, 503, 504; not a 429 for a spent quota or
+//! budget) are retried with backoff before you see them (two retries by default, honouring
+//! `retry-after`; [`ClientBuilder::num_retries`], [`RetryPolicy`]).
 //!
 //! ```
 //! use mishika::{ChatMessage, ChatRequest, ErrorKind};
