@@ -131,6 +131,7 @@ impl SpeechResponse {
     /// Write the audio to `writer` chunk by chunk (memory stays at one network chunk);
     /// returns the number of bytes written.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn write_to<W>(self, writer: &mut W) -> Result<u64>
     where
         W: tokio::io::AsyncWrite + Unpin + ?Sized,
@@ -159,6 +160,7 @@ impl SpeechResponse {
     /// no temporary file behind. The new file replaces the old one, with a new file's
     /// permissions.
     #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     pub async fn save(self, path: impl AsRef<Path>) -> Result<u64> {
         crate::file::write_with(path.as_ref(), |mut file| async move {
             let written = self.write_to(&mut file).await?;

@@ -70,9 +70,11 @@ mod mock {
 /// A [`Transport`] whose answers tests script with mockall:
 /// `transport.expect_send().returning(|request| Ok(response))`.
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use mock::MockTransport;
 
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 impl Transport for MockTransport {
     fn send(&self, request: http::Request<Bytes>) -> TransportFuture<'_> {
         let answer = mock::Transport::send(self, request);

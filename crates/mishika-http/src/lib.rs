@@ -4,23 +4,62 @@
 //! `native-tls` (see [`TlsBackend`]); with none, the transport speaks plain `http://` only.
 //! `http2` adds HTTP/2 (offered by ALPN over TLS).
 //!
-//! It only moves bytes: the request body is already encoded (JSON or multipart) and the
-//! response body is handed back as a stream, never buffered.
+//! It is the HTTP layer of [mishika](https://docs.rs/mishika): `mishika::Client` builds one
+//! by default, so most programs never name this crate. Build your own to set what the
+//! client's builder does not: the connection pool, the `User-Agent`, an HTTP proxy; or wrap
+//! a `reqwest::Client` you already have ([`HttpTransport::from_client`]). Then hand it to
+//! `Client::builder().transport(..)`: the client still puts its retries, deadlines and
+//! settings around it.
 //!
-//! Redirects: only a `307` or `308` to the same origin (scheme, host and port) is followed,
-//! which keeps the method, the body and the headers. Any other redirect comes back as the
-//! `3xx` answer it is, so a `POST` is never silently turned into a body-less `GET`, and no
-//! header (`Authorization`, `x-api-key`, `api-key` …) ever reaches another origin.
-//!
-//! ```no_run
+//! ```
+//! use std::sync::Arc;
 //! use std::time::Duration;
-//! let transport = mishika_http::HttpTransport::builder()
+//! use mishika::{ChatMessage, ChatRequest, Client};
+//! use mishika_http::HttpTransport;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let gateway = mishika_mock::MockGateway::start().await?;
+//! let transport = HttpTransport::builder()
 //!     .connect_timeout(Duration::from_secs(5))
 //!     .pool_idle_timeout(Duration::from_secs(60))
+//!     .pool_max_idle_per_host(8)
 //!     .user_agent("my-app/1.0")
 //!     .build()?;
-//! # Ok::<(), mishika_core::Error>(())
+//! let client = Client::builder()
+//!     .api_base(gateway.base_url()) // your proxy, e.g. "http://localhost:4000"
+//!     .transport(Arc::new(transport))
+//!     .build()?;
+//!
+//! let request = ChatRequest::new("mishikallm_proxy/gpt-4o", [ChatMessage::user("Hi")]);
+//! let answer = client.chat(request).await?;
+//! assert_eq!(answer.content(), Some("Hi"));
+//! assert_eq!(gateway.last_request().unwrap().header("user-agent"), Some("my-app/1.0"));
+//! # Ok(()) }
 //! ```
+//!
+//! It only moves bytes: the request body is already encoded (JSON or multipart) and the
+//! response body is handed back as a stream, never buffered. Timeouts here are the
+//! connection's (connect, idle pool); the request and stream deadlines are the client's.
+//!
+//! **Redirects.** Only a `307` or `308` to the same origin (scheme, host and port) is
+//! followed, which keeps the method, the body and the headers. Any other redirect comes
+//! back as the `3xx` answer it is, so a `POST` is never silently turned into a body-less
+//! `GET`, and no header (`Authorization`, `x-api-key`, `api-key` …) ever reaches another
+//! origin.
+//!
+//! **Proxies.** The system settings (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`)
+//! apply unless [`HttpTransportBuilder::no_proxy`]; [`HttpTransportBuilder::proxy`] sets
+//! one explicitly. A connection error names the proxy a request went through, never its
+//! credentials.
+//!
+//! # Feature flags
+//!
+//! None yet.
+//
+// The one list of this crate's features: replace "None yet." with a table when one is added.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::sync::{Arc, RwLock};

@@ -38,31 +38,51 @@
 //! [`SMALL_CONTEXT_WINDOW_TOKENS`]. A longer prompt gets the provider's
 //! `400` (on `/v1/messages`: `prompt is too long: N tokens > M maximum`).
 //!
+//! # Example
+//!
+//! A test that points a [mishika](https://docs.rs/mishika) `Client` at the gateway, then
+//! makes the next answer a rate-limit error:
+//!
 //! ```
+//! use mishika::{ChatMessage, ChatRequest, Client, ErrorKind};
+//! use mishika_mock::{MockGateway, ScriptedResponse};
+//!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
-//! use mishika_mock::MockGateway;
-//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let gateway = MockGateway::builder().api_key("sk-test").start().await?;
+//! let client = Client::builder()
+//!     .api_base(gateway.base_url())
+//!     .api_key("sk-test")
+//!     .num_retries(0)
+//!     .build()?;
+//! let request = ChatRequest::new("mishikallm_proxy/mock-chat", [ChatMessage::user("Hello world")]);
 //!
-//! let gateway = MockGateway::start().await?;
+//! let answer = client.chat(request.clone()).await?;
+//! assert_eq!(answer.content(), Some("Hello world"));
+//! let sent = gateway.last_request().expect("a recorded request");
+//! assert_eq!(sent.path, "/v1/chat/completions");
+//! assert_eq!(sent.header("authorization"), Some("Bearer sk-test"));
+//! assert_eq!(sent.json().expect("a JSON body")["model"], "mock-chat");
 //!
-//! // Any HTTP client works; here, a raw HTTP/1.1 request.
-//! let body = r#"{"model":"mock-chat","messages":[{"role":"user","content":"Hello world"}]}"#;
-//! let mut tcp = tokio::net::TcpStream::connect(gateway.addr()).await?;
-//! tcp.write_all(format!(
-//!     "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\nconnection: close\r\n\
-//!      content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-//!     body.len()
-//! ).as_bytes()).await?;
-//! let mut answer = String::new();
-//! tcp.read_to_string(&mut answer).await?;
-//!
-//! assert!(answer.starts_with("HTTP/1.1 200"));
-//! assert!(answer.contains(r#""content":"Hello world""#));
-//! assert_eq!(gateway.requests()[0].json().unwrap()["model"], "mock-chat");
+//! gateway.push_response(ScriptedResponse::error(429, "slow down", "rate_limit_error", "429"));
+//! let error = client.chat(request).await.unwrap_err();
+//! assert_eq!(error.kind(), ErrorKind::RateLimit);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Any HTTP client works the same way: send to [`MockGateway::base_url`] (or
+//! [`MockGateway::url`] for one path). In another process, or for a client in another
+//! language, the `mishika-mock-gateway` binary serves it on its own
+//! (`--port`, `--api-key`, `--models`, `--log-requests`).
+//!
+//! # Feature flags
+//!
+//! None yet.
+//
+// The one list of this crate's features: replace "None yet." with a table when one is added.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
 mod gateway;

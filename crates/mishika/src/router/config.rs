@@ -93,6 +93,7 @@ use super::{Deployment, Router, RouterBuilder, Strategy};
 /// A value that is the named environment variable's value.
 const ENV_PREFIX: &str = "os.environ/";
 
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 impl RouterBuilder {
     /// A builder holding the deployments and router settings of the LiteLLM `config.yaml`
     /// at `path` (see the [module documentation](crate::router::config) for what is read).
@@ -141,6 +142,7 @@ impl RouterBuilder {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 impl Router {
     /// The router the LiteLLM `config.yaml` at `path` describes:
     /// [`RouterBuilder::from_config_file`], then [`build`](RouterBuilder::build) (whose

@@ -61,6 +61,7 @@
 //! counts against `tpm` once it arrives.
 
 #[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config;
 pub mod state;
 
