@@ -14,19 +14,7 @@ started=$SECONDS
 # The lints .ci/run applies to the default build, on the other feature sets.
 lint() { cargo clippy --quiet "$@" -- -D warnings; }
 
-if ! pkg-config --exists openssl 2>/dev/null; then
-  echo "== installing libssl-dev and pkg-config (for the native-tls feature)"
-  if ! command -v apt-get >/dev/null; then
-    echo "native-tls needs OpenSSL's headers and pkg-config, and there is no apt-get here" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends libssl-dev pkg-config; }; then
-    echo "could not install libssl-dev and pkg-config (needed by the native-tls feature)" >&2
-    exit 1
-  fi
-  pkg-config --exists openssl || { echo "pkg-config still finds no openssl" >&2; exit 1; }
-fi
+bash scripts/native-tls-deps.sh
 
 echo "== mishika and mishika-http without default features"
 lint -p mishika -p mishika-http --no-default-features --all-targets

@@ -242,6 +242,11 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
+//! | `reqwest` | on | `HttpTransport`: the built-in transport over reqwest, which `Client::builder().build()` uses when no `.transport(..)` is given; without it, pass a transport of your own (a build without it and without one is a `Config` error) |
+//! | `rustls-ring` | on | TLS by rustls with the `ring` provider (builds fast); certificates checked against the system's roots |
+//! | `rustls-aws-lc-rs` | off | TLS by rustls with `aws-lc-rs` (reqwest's own default; a slower build that needs a C toolchain) |
+//! | `native-tls` | off | TLS by the platform's library (OpenSSL on Linux: needs `libssl-dev` and `pkg-config`) |
+//! | `http2` | off | HTTP/2 for `HttpTransport`, offered by ALPN over TLS (LiteLLM's proxy speaks HTTP/1.1) |
 //! | `config` | off | `Router::from_config_file` and `RouterBuilder::from_config_file` (and `from_config_str`): a router read from the `config.yaml` a LiteLLM proxy reads (the `router::config` module); pulls in a YAML parser |
 //
 // The one list of this crate's features: extend this table when one is added.
@@ -301,6 +306,7 @@ pub use mishika_core::{
 };
 /// The built-in HTTP transport and its settings (feature `reqwest`, on by default).
 #[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use mishika_http::{HttpTransport, HttpTransportBuilder, TlsBackend};
 
 /// The core crate, for provider and transport authors.

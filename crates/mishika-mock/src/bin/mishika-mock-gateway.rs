@@ -137,25 +137,34 @@ async fn log_requests(gateway: MockGateway) {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is called, not when it
+/// is first awaited: a caller that sends SIGTERM as soon as it reads the address line must
+/// find them in place (else the default action kills the process with a failure status).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -189,6 +198,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shutdown = shutdown_signal();
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "listening on {}", gateway.base_url())
         .and_then(|()| stdout.flush())
@@ -200,7 +210,7 @@ async fn main() -> ExitCode {
     if args.log_requests {
         tokio::spawn(log_requests(gateway.clone()));
     }
-    wait_for_signal().await;
+    shutdown.await;
     gateway.shutdown();
     ExitCode::SUCCESS
 }
