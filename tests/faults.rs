@@ -861,6 +861,20 @@ async fn an_answer_that_is_not_http_is_a_decode_error_and_not_retried() {
 
 // ---- 9. A bad header reads once --------------------------------------------------------
 
+/// The one `Config` error of the value `bad\nvalue` for the header `x-ok`, with http's
+/// parse error as its source.
+fn assert_bad_header_value(error: &mishika::Error) {
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert_eq!(
+        error.to_string(),
+        "ConfigError: invalid value for header x-ok: failed to parse header value"
+    );
+    assert_eq!(
+        std::error::Error::source(error).unwrap().to_string(),
+        "failed to parse header value"
+    );
+}
+
 #[tokio::test]
 async fn an_invalid_request_header_is_one_config_error_with_its_cause() {
     let client = client_for("http://127.0.0.1:9", 0);
@@ -868,15 +882,7 @@ async fn an_invalid_request_header_is_one_config_error_with_its_cause() {
         .chat(ask("x").header("x-ok", "bad\nvalue"))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Config);
-    assert_eq!(
-        error.to_string(),
-        "ConfigError: invalid value for header x-ok: failed to parse header value"
-    );
-    assert_eq!(
-        std::error::Error::source(&error).unwrap().to_string(),
-        "failed to parse header value"
-    );
+    assert_bad_header_value(&error);
     let error = client
         .chat(ask("x").header("bad name", "v"))
         .await
@@ -907,16 +913,7 @@ fn an_invalid_settings_header_is_one_config_error_with_its_cause() {
             .build(),
     ];
     for result in built {
-        let error = result.unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::Config);
-        assert_eq!(
-            error.to_string(),
-            "ConfigError: invalid value for header x-ok: failed to parse header value"
-        );
-        assert_eq!(
-            std::error::Error::source(&error).unwrap().to_string(),
-            "failed to parse header value"
-        );
+        assert_bad_header_value(&result.unwrap_err());
     }
     let error =
         mishika::set_provider_settings("mine", ProviderSettings::new().header("bad name", "v"))

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use mishika_core::{ErrorKind, Transport, TransportErrorKind};
-use mishika_http::{HttpTransport, TlsBackend};
+use mishika_http::{HttpTransport, HttpTransportBuilder, TlsBackend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -99,6 +99,16 @@ fn request(port: u16) -> http::Request<Bytes> {
         .unwrap()
 }
 
+/// A transport on `backend` (system proxies off), with `setup` applied to its builder.
+fn transport_on(
+    backend: TlsBackend,
+    setup: impl FnOnce(HttpTransportBuilder) -> HttpTransportBuilder,
+) -> HttpTransport {
+    setup(HttpTransport::builder().no_proxy().tls_backend(backend))
+        .build()
+        .unwrap()
+}
+
 async fn body_of(transport: &HttpTransport, port: u16) -> Bytes {
     let response = transport.send(request(port)).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -147,11 +157,7 @@ fn a_backend_this_build_lacks_is_a_config_error_naming_its_feature() {
 async fn the_system_roots_alone_reject_the_test_ca() {
     let server = server().await;
     for backend in backends() {
-        let transport = HttpTransport::builder()
-            .no_proxy()
-            .tls_backend(backend)
-            .build()
-            .unwrap();
+        let transport = transport_on(backend, |builder| builder);
         let error = transport.send(request(server.port)).await.unwrap_err();
         assert_eq!(
             error.kind(),
@@ -167,12 +173,7 @@ async fn the_system_roots_alone_reject_the_test_ca() {
 async fn an_added_root_pem_is_trusted() {
     let server = server().await;
     for backend in backends() {
-        let transport = HttpTransport::builder()
-            .no_proxy()
-            .tls_backend(backend)
-            .add_root_certificates_pem(CA)
-            .build()
-            .unwrap();
+        let transport = transport_on(backend, |builder| builder.add_root_certificates_pem(CA));
         assert_eq!(
             body_of(&transport, server.port).await,
             "hello",
@@ -185,12 +186,7 @@ async fn an_added_root_pem_is_trusted() {
 async fn danger_accept_invalid_certs_accepts_an_unknown_ca() {
     let server = server().await;
     for backend in backends() {
-        let transport = HttpTransport::builder()
-            .no_proxy()
-            .tls_backend(backend)
-            .danger_accept_invalid_certs(true)
-            .build()
-            .unwrap();
+        let transport = transport_on(backend, |builder| builder.danger_accept_invalid_certs(true));
         assert_eq!(
             body_of(&transport, server.port).await,
             "hello",
@@ -203,12 +199,7 @@ async fn danger_accept_invalid_certs_accepts_an_unknown_ca() {
 async fn alpn_offers_h2_only_with_the_http2_feature() {
     let server = server().await;
     for backend in backends() {
-        let transport = HttpTransport::builder()
-            .no_proxy()
-            .tls_backend(backend)
-            .add_root_certificates_pem(CA)
-            .build()
-            .unwrap();
+        let transport = transport_on(backend, |builder| builder.add_root_certificates_pem(CA));
         body_of(&transport, server.port).await;
         let offered = server.offered_alpn.lock().unwrap().pop().unwrap();
         let expected: Vec<Vec<u8>> = if cfg!(feature = "http2") {
