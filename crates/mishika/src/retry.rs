@@ -566,6 +566,29 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn each_policy_setter_sets_its_field_and_only_it() {
+        let policy = RetryPolicy::none()
+            .max_retries(7)
+            .initial_backoff(Duration::from_millis(3))
+            .max_backoff(Duration::from_millis(40))
+            .max_retry_after(Duration::from_secs(5))
+            .deadline(Duration::from_secs(9));
+        assert_eq!(policy.max_retries, 7);
+        assert_eq!(policy.initial_backoff, Duration::from_millis(3));
+        assert_eq!(policy.max_backoff, Duration::from_millis(40));
+        assert_eq!(policy.max_retry_after, Duration::from_secs(5));
+        assert_eq!(policy.deadline, Some(Duration::from_secs(9)));
+        let default = RetryPolicy::default();
+        assert_eq!(
+            RetryPolicy::default().max_retries(7),
+            RetryPolicy {
+                max_retries: 7,
+                ..default
+            }
+        );
+    }
+
     fn status(code: u16) -> http::Response<Body> {
         let mut response = http::Response::new(Body::from(r#"{"error":{"message":"m"}}"#));
         *response.status_mut() = http::StatusCode::from_u16(code).unwrap();
