@@ -1171,6 +1171,9 @@ mod tests {
             "{kept}"
         );
         assert!(!kept.contains("sk-cut"), "{kept}");
+        // Only the key's start is replaced: every byte before it is kept.
+        let before = "x".repeat(MAX_ERROR_BODY - 10);
+        assert!(kept.starts_with(&format!("{before}***… (")), "{kept}");
         // Three bytes (`sk-`) say nothing; they are left alone.
         let mut body = vec![b'y'; MAX_ERROR_BODY - 3];
         body.extend_from_slice(KEY.as_bytes());

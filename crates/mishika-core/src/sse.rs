@@ -456,6 +456,24 @@ mod tests {
     }
 
     #[test]
+    fn the_default_event_cap_takes_an_event_of_several_default_lines() {
+        // 4 lines of 1 MiB less a little, 4 MiB in all: under the default 8 MiB event cap,
+        // though each line is near the 1 MiB line cap.
+        let line = "a".repeat(DEFAULT_MAX_LINE - 16);
+        let mut body = String::new();
+        for _ in 0..4 {
+            body.push_str("data: ");
+            body.push_str(&line);
+            body.push('\n');
+        }
+        body.push('\n');
+        let events = decode_all(&[body.as_bytes()]);
+        assert_eq!(events.len(), 1);
+        // The four lines joined by `\n`.
+        assert_eq!(events[0].data.len(), 4 * line.len() + 3);
+    }
+
+    #[test]
     fn openai_stream_with_done() {
         let input = b"data: {\"a\":1}\n\ndata: {\"b\":\"h\xc3\xa9llo \xf0\x9f\x98\x80\"}\n\ndata: [DONE]\n\n";
         let events = assert_split_invariant(input);
