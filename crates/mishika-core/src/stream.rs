@@ -705,6 +705,23 @@ mod tests {
     }
 
     #[test]
+    fn max_event_caps_the_joined_data_lines() {
+        // Three `data:` lines of 4 bytes join to 14 (with two `\n`): over a cap of 12.
+        let chunks = &["data: aaaa\ndata: bbbb\ndata: cccc\n\n"];
+        let items = drain(SseEventStream::new(body(chunks, false), 1024).max_event(12));
+        assert_eq!(items.len(), 1);
+        let error = items[0].as_ref().unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::Decode);
+        assert!(error.message().contains("12 bytes"), "{error}");
+        // The same event under a cap of 14 passes whole.
+        let items = drain(SseEventStream::new(body(chunks, false), 1024).max_event(14));
+        assert_eq!(
+            items[0].as_ref().unwrap().data.as_ref(),
+            b"aaaa\nbbbb\ncccc"
+        );
+    }
+
+    #[test]
     fn named_events_keep_their_names_and_the_last_event_is_flushed() {
         let stream = SseEventStream::new(
             body(
