@@ -15,6 +15,8 @@ use mishika_core::{
     StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
 
+use futures_util::future::Either;
+
 use crate::mock::MockReply;
 use crate::providers::{anthropic, openai, proxy};
 use crate::registry::{ProviderRegistry, Route};
@@ -45,8 +47,11 @@ macro_rules! endpoints {
     ($($(#[$doc:meta])* $method:ident $(=> $provider_method:ident)? ($request:ty) -> $response:ty;)*) => {
         $(
             $(#[$doc])*
-            pub async fn $method(&self, request: $request) -> Result<$response> {
-                self.dispatch(request, endpoints!(@op $method $(, $provider_method)?)).await
+            pub fn $method(
+                &self,
+                request: $request,
+            ) -> impl Future<Output = Result<$response>> + Send + '_ {
+                self.dispatch(request, endpoints!(@op $method $(, $provider_method)?))
             }
         )*
     };
@@ -220,87 +225,107 @@ impl Client {
 
     /// Embeddings: `POST /v1/embeddings`. A request without `encoding_format` gets the
     /// client's default ([`ClientBuilder::embedding_encoding`]).
-    pub async fn embedding(&self, mut request: EmbeddingRequest) -> Result<EmbeddingResponse> {
+    pub fn embedding(
+        &self,
+        mut request: EmbeddingRequest,
+    ) -> impl Future<Output = Result<EmbeddingResponse>> + Send + '_ {
         if request.encoding_format.is_none() {
             request.encoding_format = self.inner.settings.embedding_encoding.clone();
         }
         self.dispatch(request, |provider, call, request| {
             provider.embedding(call, request)
         })
-        .await
     }
 
+    // The call path is plain functions that return futures, not `async fn`s: an `async fn`
+    // keeps each argument in its state for the whole call, so every level would hold (and
+    // move) the request once more.
+
     /// Send `request` to the model group its model names, when the client has a router
-    /// with that group, else by its prefix.
-    async fn dispatch<R, T>(&self, mut request: R, op: Op<R, T>) -> Result<T>
+    /// with that group, else by its prefix; under the request deadline either way.
+    fn dispatch<R, T>(
+        &self,
+        mut request: R,
+        op: Op<R, T>,
+    ) -> impl Future<Output = Result<T>> + Send + '_
     where
         R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
         T: Routed + MockReply<R>,
         Result<T>: Scrub,
     {
-        if let Some(router) = &self.inner.model_router {
-            if let Some(group) = router.group(request.model_mut()) {
-                let deadline = request
-                    .request_options()
-                    .timeout
-                    .or(self.inner.settings.timeout);
-                // Boxed: the routed call's state machine is large, and the plain path's
-                // future, which every call allocates and moves, would carry its size.
-                let routed = Box::pin(router.call(self, group, request, op));
-                return with_deadline(deadline, routed).await;
-            }
-        }
-        self.call_routed(request, op).await
+        let deadline = request
+            .request_options()
+            .timeout
+            .or(self.inner.settings.timeout);
+        let group = match &self.inner.model_router {
+            Some(router) => router
+                .group(request.model_mut())
+                .map(|group| (router, group)),
+            None => None,
+        };
+        let call = match group {
+            // Not boxed: the routed call's state is kept no larger than the plain call's
+            // (a test in `router::engine` holds it there), so neither path pays for the
+            // other.
+            Some((router, group)) => Either::Left(router.call(self, group, request, op)),
+            None => Either::Right(self.call_via(request, op, &self.inner.transport)),
+        };
+        with_deadline(deadline, call)
     }
 
-    /// Send `request` by its prefix: resolve the provider and its settings, answer a mock
-    /// without I/O, or call the provider under the request deadline.
-    pub(crate) async fn call_routed<R, T>(&self, request: R, op: Op<R, T>) -> Result<T>
-    where
-        R: RoutedRequest,
-        T: MockReply<R>,
-        Result<T>: Scrub,
-    {
-        self.call_via(request, op, &self.inner.transport).await
-    }
-
-    /// [`call_routed`](Client::call_routed) with no transport-level retries unless the
-    /// request sets its own: a router's call to a deployment, which the router retries.
-    pub(crate) fn call_once<R, T>(
+    /// Send `request` by its prefix through `transport`: resolve the provider and its
+    /// settings, answer a mock without I/O, or call the provider.
+    fn call_via<R, T>(
         &self,
         request: R,
         op: Op<R, T>,
-    ) -> impl Future<Output = Result<T>> + '_
+        transport: &Arc<dyn Transport>,
+    ) -> impl Future<Output = Result<T>> + Send + 'static
     where
-        R: RoutedRequest + 'static,
-        T: MockReply<R> + 'static,
+        R: RoutedRequest + Send + 'static,
+        T: MockReply<R> + Send + 'static,
         Result<T>: Scrub,
+    {
+        // Resolved and mock-answered before the async part, which then holds only what
+        // the call needs: the provider and the call, used where they lie (a binding by
+        // value would store them a second time).
+        let prepared = self.prepare(request, transport);
+        async move {
+            match prepared {
+                Err(error) | Ok(Prepared::Answered(Err(error))) => Err(error),
+                Ok(Prepared::Answered(Ok(answer))) => Ok(answer),
+                Ok(Prepared::Call(ref provider, ref call, request)) => {
+                    op(provider.as_ref(), call, request).await.scrubbed(call)
+                }
+            }
+        }
+    }
+
+    /// A router's call to a deployment, resolved: by the prefix route, with no
+    /// transport-level retries unless the request sets its own (the router retries).
+    pub(crate) fn prepare_once<R, T>(&self, request: R) -> Result<Prepared<R, T>>
+    where
+        R: RoutedRequest,
+        T: MockReply<R>,
     {
         let transport = match request.request_options().num_retries {
             None => &self.inner.once,
             Some(_) => &self.inner.transport,
         };
-        self.call_via(request, op, transport)
+        self.prepare(request, transport)
     }
 
-    async fn call_via<R, T>(
-        &self,
-        request: R,
-        op: Op<R, T>,
-        transport: &Arc<dyn Transport>,
-    ) -> Result<T>
+    /// `request` resolved to its provider and settings, or its mock answer.
+    fn prepare<R, T>(&self, request: R, transport: &Arc<dyn Transport>) -> Result<Prepared<R, T>>
     where
         R: RoutedRequest,
         T: MockReply<R>,
-        Result<T>: Scrub,
     {
         let (provider, call, request) = self.route_via(request, transport)?;
-        if let Some(answer) = &request.request_options().mock {
-            return T::mock(&request, answer);
-        }
-        with_deadline(call.deadline(), op(provider.as_ref(), &call, request))
-            .await
-            .scrubbed(&call)
+        Ok(match &request.request_options().mock {
+            Some(answer) => Prepared::Answered(T::mock(&request, answer)),
+            None => Prepared::Call(provider, call, request),
+        })
     }
 
     /// The models the provider registered under `prefix` serves: `GET /v1/models`.
@@ -395,6 +420,18 @@ impl Client {
             .with_limits(settings.limits)
             .with_endpoint_cache(Arc::clone(&self.inner.endpoints))
     }
+}
+
+/// A call resolved to its provider and settings, or the mock answer that takes its place.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made and taken apart at once, never stored or moved about"
+)]
+pub(crate) enum Prepared<R, T> {
+    /// The mock answer (no I/O).
+    Answered(Result<T>),
+    /// The provider, the call's settings and the request as it goes.
+    Call(Arc<dyn Provider>, Call, R),
 }
 
 /// Builds a [`Client`].
@@ -720,3 +757,42 @@ fn default_transport(_connect_timeout: Duration) -> Result<Arc<dyn Transport>> {
 pub(crate) const NO_TRANSPORT: &str = "no transport: this build of mishika has no built-in \
     HTTP transport; enable mishika's `reqwest` feature (on by default), or pass one with \
     `ClientBuilder::transport`";
+
+#[cfg(test)]
+mod tests {
+    use mishika_core::ChatMessage;
+
+    use super::*;
+    use crate::router::Deployment;
+
+    /// Every call's future is allocated and moved by its caller, and the routed and the
+    /// plain call share the method's: a routed call holds one request and one call's
+    /// settings, as the plain call does, plus its loop's bookkeeping; a second copy of
+    /// either (680 and 400 bytes) would show here.
+    #[test]
+    fn a_routed_call_holds_one_request_and_one_call() {
+        let router = Router::builder()
+            .deployment(Deployment::new("group", "mishikallm_proxy/model"))
+            .build()
+            .unwrap();
+        let client = Client::builder()
+            .api_base("http://127.0.0.1:9")
+            .router(router.clone())
+            .build()
+            .unwrap();
+        let request = ChatRequest::new("group", [ChatMessage::user("hi")]);
+        let group = router.group("group").unwrap();
+        let op: Op<ChatRequest, ChatResponse> =
+            |provider, call, request| provider.chat(call, request);
+        let routed = size_of_val(&router.call(&client, group, request.clone(), op));
+        let transport = &client.inner.transport;
+        let plain = size_of_val(&client.call_via(request.clone(), op, transport));
+        assert!(
+            routed <= plain + 256,
+            "routed {routed} bytes, plain {plain}"
+        );
+        // The method's future: the larger of the two and the deadline's timer.
+        let method = size_of_val(&client.chat(request));
+        assert!(method <= routed.max(plain) + 256, "method {method} bytes");
+    }
+}

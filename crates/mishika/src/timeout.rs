@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use mishika_core::{
     AnswerUse, Body, CallContext, Error, TimeoutPhase, Transport, TransportError,
     TransportErrorKind, TransportFuture,
@@ -30,20 +32,36 @@ pub(crate) fn request_deadline() -> Option<Instant> {
 }
 
 /// Run `future` under `deadline`, failing with a `Timeout` error of the request phase. A
-/// deadline too far away to be an instant (`Duration::MAX`) is no deadline.
-pub(crate) async fn with_deadline<T>(
+/// deadline too far away to be an instant (`Duration::MAX`) is no deadline. The deadline
+/// counts from the first poll, and the timer is made there, so the future can be made
+/// outside a runtime.
+///
+/// A plain function rather than an `async fn`: an `async fn` would keep its argument in its
+/// state beside the running copy, doubling the size of every call's future.
+pub(crate) fn with_deadline<T, F>(
     deadline: Option<Duration>,
-    future: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    // One clock read, as `tokio::time::timeout` would make.
-    let Some((limit, at)) =
-        deadline.and_then(|limit| Some((limit, Instant::now().checked_add(limit)?)))
-    else {
-        return future.await;
+    future: F,
+) -> impl Future<Output = Result<T, Error>>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    let Some(limit) = deadline else {
+        return Either::Left(future);
     };
-    tokio::time::timeout_at(at, REQUEST_DEADLINE.scope(at, future))
-        .await
-        .unwrap_or_else(|_| Err(Error::timeout(TimeoutPhase::Request, limit)))
+    Either::Right(
+        futures_util::future::lazy(move |_| {
+            // One clock read, as `tokio::time::timeout` would make.
+            let Some(at) = Instant::now().checked_add(limit) else {
+                return Either::Left(future);
+            };
+            Either::Right(
+                tokio::time::timeout_at(at, REQUEST_DEADLINE.scope(at, future)).map(move |ended| {
+                    ended.unwrap_or_else(|_| Err(Error::timeout(TimeoutPhase::Request, limit)))
+                }),
+            )
+        })
+        .flatten(),
+    )
 }
 
 /// Wraps a transport so that a response body fails with an idle timeout when no bytes

@@ -2,20 +2,23 @@
 //! fall back to other groups.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::future::Either;
 use mishika_core::{
-    ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
-    EmbeddingResponse, Error, ErrorKind, ImageRequest, ImageResponse, RerankRequest,
+    Call, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Error, ErrorKind, ImageRequest, ImageResponse, Provider, RerankRequest,
     RerankResponse, ResponseMetadata, ResponseStream, Result, RoutedRequest, SpeechRequest,
     SpeechResponse, StreamFrame, TranscriptionRequest, TranscriptionResponse,
 };
 use serde::Serialize;
 
 use super::{Entry, Group, Router};
-use crate::client::{Client, Op, Scrub};
+use crate::client::{Client, Op, Prepared, Scrub};
 use crate::mock::MockReply;
+use crate::timeout::with_deadline;
 
 /// What a routed answer offers the router: its metadata (to record the route), the
 /// tokens it used (for `tpm`), and when it counts as answered (a stream: once its first
@@ -29,12 +32,10 @@ pub(crate) trait Routed: Sized + Send + 'static {
         None
     }
 
-    /// Whether [`settle`](Routed::settle) does anything (a stream); other answers skip it.
-    const SETTLES: bool = false;
-
-    /// The answer once it counts as given, or the error it turned out to be.
-    fn settle(self) -> impl Future<Output = Result<Self>> + Send {
-        std::future::ready(Ok(self))
+    /// The answer once it counts as given, or the error it turned out to be. It takes the
+    /// call's result, so that a call's state holds only this future while it runs.
+    fn settle(answer: Result<Self>) -> impl Future<Output = Result<Self>> + Send {
+        std::future::ready(answer)
     }
 }
 
@@ -77,16 +78,15 @@ impl<T: StreamFrame> Routed for ResponseStream<T> {
         ResponseStream::metadata_mut(self)
     }
 
-    const SETTLES: bool = true;
-
-    async fn settle(mut self) -> Result<Self> {
-        let first = self.next().await;
-        let metadata = self.metadata().clone();
+    async fn settle(answer: Result<Self>) -> Result<Self> {
+        let mut stream = answer?;
+        let first = stream.next().await;
+        let metadata = stream.metadata().clone();
         match first {
             Some(Err(error)) => Err(error),
             Some(Ok(chunk)) => Ok(ResponseStream::from_stream(
                 metadata,
-                futures_util::stream::once(std::future::ready(Ok(chunk))).chain(self),
+                futures_util::stream::once(std::future::ready(Ok(chunk))).chain(stream),
             )),
             None => Ok(ResponseStream::from_stream(
                 metadata,
@@ -137,117 +137,173 @@ impl EstimateTokens for TranscriptionRequest {
 
 impl Router {
     /// Answer `request` from `group`'s deployments, retrying and falling back as set.
-    pub(crate) async fn call<R, T>(
-        &self,
-        client: &Client,
-        group: &Group,
+    ///
+    /// An async block rather than an `async fn`: an `async fn` would copy the request from
+    /// its argument into a local and keep both in its state.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an `async fn` would keep the request twice in its state"
+    )]
+    pub(crate) fn call<'a, R, T>(
+        &'a self,
+        client: &'a Client,
+        group: &'a Group,
         mut request: R,
         op: Op<R, T>,
-    ) -> Result<T>
+    ) -> impl Future<Output = Result<T>> + Send + 'a
     where
         R: RoutedRequest + EstimateTokens + Clone + Send + 'static,
         T: Routed + MockReply<R>,
         Result<T>: Scrub,
     {
-        let tokens = if group.needs_estimate {
-            request.estimated_tokens()
-        } else {
-            0
-        };
-        // Fallbacks come from the group asked for, in its list's order; the groups fallen
-        // back to are listed only once there are some, so a call that needs none allocates
-        // nothing for them.
-        let asked = group;
-        let mut group = group;
-        let mut tried: Vec<&str> = Vec::new();
-        let (mut attempts, mut fallbacks) = (0u32, 0u32);
-        loop {
-            let mut retry = 0u32;
-            let error = loop {
-                // One reading of the clock serves the pick and the call's start.
-                let started = self.now();
-                let entry = match self.pick(group, tokens, started) {
-                    Ok(entry) => entry,
-                    Err(error) => break error,
-                };
-                attempts += 1;
-                // A wildcard group's deployment calls the model its `*`s make of the one
-                // asked for.
-                let filled = group
-                    .pattern
-                    .as_ref()
-                    .map(|pattern| pattern.model_for(request.model_mut(), &entry.model));
-                let result = match group.failing {
-                    true => Err(Error::new(
-                        ErrorKind::InternalServer,
-                        format!(
-                            "the model group `{}` is set to fail (fail_group), to drill its \
-                             fallbacks",
-                            group.name
-                        ),
-                    )),
-                    false => {
-                        let mut attempt = request.clone();
-                        for_deployment(&mut attempt, entry, filled.clone(), self.attempt_timeout());
-                        // Awaited here rather than in a function of its own: each level of
-                        // future would hold (and move) the request again.
-                        match client.call_once(attempt, op).await {
-                            Ok(answer) if T::SETTLES => answer.settle().await,
-                            other => other,
+        async move {
+            let tokens = if group.needs_estimate {
+                request.estimated_tokens()
+            } else {
+                0
+            };
+            // Fallbacks come from the group asked for, in its list's order; the groups fallen
+            // back to are listed only once there are some, so a call that needs none allocates
+            // nothing for them.
+            let asked = group;
+            let mut group = group;
+            let mut tried: Vec<&str> = Vec::new();
+            let (mut attempts, mut fallbacks) = (0u32, 0u32);
+            loop {
+                let mut retry = 0u32;
+                let error = loop {
+                    // One reading of the clock serves the pick and the call's start.
+                    let started = self.now();
+                    let entry = match self.pick(group, tokens, started) {
+                        Ok(entry) => entry,
+                        Err(error) => break error,
+                    };
+                    attempts += 1;
+                    // A wildcard group's deployment calls the model its `*`s make of the one
+                    // asked for.
+                    let filled = group
+                        .pattern
+                        .as_ref()
+                        .map(|pattern| pattern.model_for(request.model_mut(), &entry.model));
+                    // The provider and the call are locals of this block, so the attempt's
+                    // request moves into the provider's future at once and only the
+                    // original stays in this call's state.
+                    let result = 'attempt: {
+                        if group.failing {
+                            break 'attempt Err(Error::new(
+                                ErrorKind::InternalServer,
+                                format!(
+                                    "the model group `{}` is set to fail (fail_group), to drill \
+                                     its fallbacks",
+                                    group.name
+                                ),
+                            ));
+                        }
+                        // In a block of their own, so that they end before a stream's
+                        // first chunk is awaited.
+                        let answer = {
+                            let (provider, call, attempt, limit) =
+                                match self.ready(client, &request, entry, filled.clone()) {
+                                    Ok(ready) => ready,
+                                    Err(done) => break 'attempt done,
+                                };
+                            let answer = op(provider.as_ref(), &call, attempt);
+                            // One await point for both, so that the call is kept in one
+                            // variant of this call's state; the timed one boxed: rare, and
+                            // its timer would grow every routed call's state.
+                            let answer = match limit {
+                                None => Either::Left(answer),
+                                Some(limit) => {
+                                    Either::Right(Box::pin(with_deadline(Some(limit), answer)))
+                                }
+                            }
+                            .await;
+                            answer.scrubbed(&call)
+                        };
+                        T::settle(answer).await
+                    };
+                    let ended = self.now();
+                    match result {
+                        Ok(mut answer) => {
+                            let latency = ended.saturating_sub(started);
+                            let used = answer.tokens().unwrap_or(tokens);
+                            self.ended(entry, ended, used, Some(latency));
+                            answer.metadata_mut().set_route(Router::route_info(
+                                group, entry, filled, attempts, fallbacks,
+                            ));
+                            return Ok(answer);
+                        }
+                        Err(error) => {
+                            self.ended(entry, ended, 0, None);
+                            self.after_failure(entry, &error, ended);
+                            tracing::warn!(
+                                target: "mishika::router",
+                                group = %group.name, deployment = %entry.id, attempt = attempts,
+                                kind = %error.kind(), "deployment failed"
+                            );
+                            if !self.may_retry(group, &error, retry) {
+                                break error;
+                            }
+                            retry += 1;
                         }
                     }
                 };
-                let ended = self.now();
-                match result {
-                    Ok(mut answer) => {
-                        let latency = ended.saturating_sub(started);
-                        let used = answer.tokens().unwrap_or(tokens);
-                        self.ended(entry, ended, used, Some(latency));
-                        answer.metadata_mut().set_route(Router::route_info(
-                            group, entry, filled, attempts, fallbacks,
-                        ));
-                        return Ok(answer);
-                    }
-                    Err(error) => {
-                        self.ended(entry, ended, 0, None);
-                        self.after_failure(entry, &error, ended);
-                        tracing::warn!(
-                            target: "mishika::router",
-                            group = %group.name, deployment = %entry.id, attempt = attempts,
-                            kind = %error.kind(), "deployment failed"
-                        );
-                        if !self.may_retry(group, &error, retry) {
-                            break error;
-                        }
-                        retry += 1;
-                    }
-                }
-            };
-            let next = match self.fallback(&asked.name, &group.name, &error, &tried) {
-                Some(next) if fallbacks < self.max_fallbacks() => next,
-                _ => return Err(error),
-            };
-            tracing::warn!(
-                target: "mishika::router",
-                from = %group.name, to = %next.name,
-                kind = %error.kind(), "falling back"
-            );
-            tried.push(&*group.name);
-            group = next;
-            fallbacks += 1;
+                let next = match self.fallback(&asked.name, &group.name, &error, &tried) {
+                    Some(next) if fallbacks < self.max_fallbacks() => next,
+                    _ => return Err(error),
+                };
+                tracing::warn!(
+                    target: "mishika::router",
+                    from = %group.name, to = %next.name,
+                    kind = %error.kind(), "falling back"
+                );
+                tried.push(&*group.name);
+                group = next;
+                fallbacks += 1;
+            }
+        }
+    }
+}
+
+/// An attempt ready to send: the provider, the call's settings, the request and the
+/// attempt's own deadline; or how it ended without a call (a mock answer, a routing error).
+type Ready<R, T> = std::result::Result<(Arc<dyn Provider>, Call, R, Option<Duration>), Result<T>>;
+
+impl Router {
+    /// A copy of `request` readied for `entry` and resolved to its provider.
+    fn ready<R, T>(
+        &self,
+        client: &Client,
+        request: &R,
+        entry: &Entry,
+        model: Option<String>,
+    ) -> Ready<R, T>
+    where
+        R: RoutedRequest + Clone,
+        T: MockReply<R>,
+    {
+        let mut attempt = request.clone();
+        let limit = for_deployment(&mut attempt, entry, model, self.attempt_timeout());
+        match client.prepare_once(attempt) {
+            Ok(Prepared::Call(provider, call, attempt)) => Ok((provider, call, attempt, limit)),
+            Ok(Prepared::Answered(answer)) => Err(answer),
+            Err(error) => Err(Err(error)),
         }
     }
 }
 
 /// Ready `request` for a call to `entry`: it takes the deployment's model (or `model`, for
 /// a wildcard group) and, where the request sets none, its base, key, timeout (else the
-/// router's `timeout`) and retries; then it goes by the provider route.
+/// router's `timeout`) and retries; then it goes by the provider route. Answers the
+/// attempt's own deadline: none when the request sets its own timeout or neither the
+/// deployment nor the router sets one, since the whole call's deadline (the request's,
+/// else the client's) already bounds every attempt.
 fn for_deployment<R: RoutedRequest>(
     request: &mut R,
     entry: &Entry,
     model: Option<String>,
     router_timeout: Option<Duration>,
-) {
+) -> Option<Duration> {
     let deployment = &entry.deployment;
     match model {
         Some(model) => *request.model_mut() = model,
@@ -260,11 +316,16 @@ fn for_deployment<R: RoutedRequest>(
     if options.api_key.is_none() {
         options.api_key.clone_from(&deployment.api_key);
     }
-    if options.timeout.is_none() {
-        options.timeout = deployment.timeout.or(router_timeout);
+    let limit = match options.timeout {
+        Some(_) => None,
+        None => deployment.timeout.or(router_timeout),
+    };
+    if limit.is_some() {
+        options.timeout = limit;
     }
     if options.num_retries.is_none() {
         // None stays None for 0: `call_once` sends without transport retries.
         options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
+    limit
 }

@@ -275,6 +275,10 @@ pub(crate) struct Group {
     retry_policy: Option<HashMap<ErrorKind, u32>>,
     /// For a wildcard group (`openai/*`): the pattern a requested model matched.
     pub(crate) pattern: Option<Pattern>,
+    /// `simple-shuffle`'s weight of each entry when all of them are candidates (the
+    /// usual pick), made once when the router is built, and their sum.
+    shuffle_weights: Vec<f64>,
+    shuffle_total: f64,
 }
 
 /// A wildcard group name (`openai/*`, `bedrock/meta.llama3*`): each `*` matches any text,
@@ -573,7 +577,7 @@ impl Router {
             candidates.push(index);
         }
         while !candidates.is_empty() {
-            let chosen = self.choose(&group.entries, candidates.as_slice(), now);
+            let chosen = self.choose(group, candidates.as_slice(), now);
             let Some(entry) = group.entries.get(candidates.swap_remove(chosen)) else {
                 continue;
             };
@@ -618,8 +622,9 @@ impl Router {
 
     /// The strategy's choice among `candidates` (indices into `entries`, never empty): its
     /// index in `candidates`.
-    fn choose(&self, entries: &[Entry], candidates: &[usize], now: Timestamp) -> usize {
+    fn choose(&self, group: &Group, candidates: &[usize], now: Timestamp) -> usize {
         let inner = &*self.inner;
+        let entries = &group.entries;
         if candidates.len() == 1 {
             return 0;
         }
@@ -642,21 +647,14 @@ impl Router {
         };
         match inner.settings.strategy {
             Strategy::SimpleShuffle => {
+                // Every entry a candidate, in order: the weights made at build time.
+                if candidates().len() == entries.len() {
+                    let weights = group.shuffle_weights.iter().copied();
+                    return self.draw_weighted(weights, group.shuffle_total);
+                }
                 let weight = shuffle_weight(candidates());
                 let total: f64 = candidates().map(weight).sum();
-                let count = candidates().len();
-                if total.is_nan() || total <= 0.0 {
-                    return (self.draw() * count as f64) as usize % count;
-                }
-                let mut target = self.draw() * total;
-                for (index, entry) in candidates().enumerate() {
-                    let weight = weight(entry);
-                    if target < weight {
-                        return index;
-                    }
-                    target -= weight;
-                }
-                count - 1
+                self.draw_weighted(candidates().map(weight), total)
             }
             Strategy::LeastBusy => {
                 lowest(&|entry| u128::from(inner.slots.load(entry.slot, &entry.id, now).in_flight))
@@ -819,6 +817,25 @@ impl Router {
             attempts,
             fallbacks,
         )
+    }
+}
+
+impl Router {
+    /// An index into `weights` (never empty, summing to `total`) drawn by weight; drawn
+    /// evenly when the weights are all 0 (or not numbers).
+    fn draw_weighted(&self, weights: impl ExactSizeIterator<Item = f64>, total: f64) -> usize {
+        let count = weights.len();
+        if total.is_nan() || total <= 0.0 {
+            return (self.draw() * count as f64) as usize % count;
+        }
+        let mut target = self.draw() * total;
+        for (index, weight) in weights.enumerate() {
+            if target < weight {
+                return index;
+            }
+            target -= weight;
+        }
+        count - 1
     }
 }
 
@@ -1146,6 +1163,8 @@ impl RouterBuilder {
                         .get(&deployment.group)
                         .cloned(),
                     pattern: Pattern::new(&deployment.group),
+                    shuffle_weights: Vec::new(),
+                    shuffle_total: 0.0,
                 });
             let id = deployment
                 .id
@@ -1162,6 +1181,11 @@ impl RouterBuilder {
                 slot: slots.len() - 1,
                 deployment,
             });
+        }
+        for group in groups.values_mut() {
+            let weight = shuffle_weight(group.entries.iter());
+            group.shuffle_weights = group.entries.iter().map(weight).collect();
+            group.shuffle_total = group.shuffle_weights.iter().sum();
         }
         let settings = self.settings;
         let lists = settings
