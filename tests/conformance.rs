@@ -1080,7 +1080,7 @@ async fn router_from_the_proxy_config(ctx: Arc<Ctx>) {
         !builder
             .ignored_config_keys()
             .iter()
-            .any(|key| key.contains("disable_cooldowns")),
+            .any(|key| key.contains("disable_cooldowns") || key.contains("retry_policy")),
         "{:?}",
         builder.ignored_config_keys()
     );

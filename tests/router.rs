@@ -618,6 +618,39 @@ async fn retries_then_fallbacks_in_order_with_exact_attempt_counts() {
 }
 
 #[tokio::test]
+async fn default_retries_count_for_every_kind_the_policy_does_not_name() {
+    let sim = Sim::default();
+    let router = Router::builder()
+        .deployment(Deployment::new("open", "sim/o").id("o"))
+        .deployment(Deployment::new("own", "sim/w").id("w"))
+        .num_retries(5)
+        .disable_cooldowns(true)
+        .retries_for(ErrorKind::RateLimit, 1)
+        .default_retries(2)
+        .group_default_retries("own", 0)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    // Retryable or not (as LiteLLM's policy overrides its should-retry check), a kind the
+    // policy does not name gets `DefaultRetries`, not `num_retries`.
+    for (kind, calls) in [
+        (ErrorKind::InternalServer, 3),
+        (ErrorKind::Authentication, 6),
+        (ErrorKind::RateLimit, 8),
+    ] {
+        sim.always_fail("o", kind);
+        let error = client.chat(ask("open")).await.unwrap_err();
+        assert_eq!(error.kind(), kind);
+        assert_eq!(sim.calls("o"), calls, "{kind}");
+    }
+    // A group's own policy replaces the router's whole, its default included.
+    sim.always_fail("w", ErrorKind::InternalServer);
+    let error = client.chat(ask("own")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InternalServer);
+    assert_eq!(sim.calls("w"), 1);
+}
+
+#[tokio::test]
 async fn no_fallback_on_authentication_or_bad_request() {
     for kind in [ErrorKind::Authentication, ErrorKind::BadRequest] {
         let sim = Sim::default();

@@ -669,6 +669,43 @@ router_settings:
 }
 
 #[tokio::test]
+async fn default_retries_in_a_retry_policy_counts_for_the_classes_it_does_not_name() {
+    let yaml = r#"
+model_list:
+  - {model_name: plain, litellm_params: {model: down/q}}
+  - {model_name: patient, litellm_params: {model: down/p}}
+router_settings:
+  num_retries: 5
+  disable_cooldowns: true
+  retry_policy: {RateLimitErrorRetries: 4, DefaultRetries: 2}
+  model_group_retry_policy:
+    patient: {DefaultRetries: 0}
+"#;
+    let builder = RouterBuilder::from_config_str_with_env(yaml, "config.yaml", env(&[])).unwrap();
+    assert!(builder.ignored_config_keys().is_empty());
+    let provider = UpDown::default();
+    let client = up_down_client(yaml, &provider);
+    let _ = client.chat(ask("plain")).await.unwrap_err();
+    assert_eq!(
+        provider.calls("down/q"),
+        3,
+        "DefaultRetries: 2, not num_retries: 5"
+    );
+    let _ = client.chat(ask("patient")).await.unwrap_err();
+    assert_eq!(provider.calls("down/p"), 1, "the group's DefaultRetries: 0");
+
+    let bad = yaml.replace("DefaultRetries: 2", "DefaultRetries: -1");
+    let error = RouterBuilder::from_config_str_with_env(&bad, "config.yaml", env(&[])).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config);
+    assert!(
+        error
+            .message()
+            .starts_with("config.yaml: router_settings: retry_policy.DefaultRetries: "),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn wildcard_groups_route_matching_models_with_the_star_filled_in() {
     let yaml = r#"
 model_list:

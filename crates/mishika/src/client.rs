@@ -795,4 +795,35 @@ mod tests {
         let method = size_of_val(&client.chat(request));
         assert!(method <= routed.max(plain) + 256, "method {method} bytes");
     }
+
+    /// A call's future may be made before a runtime runs (its deadline's timer is made at
+    /// the first poll), by the prefix route and through a router alike.
+    #[test]
+    fn a_call_made_outside_a_runtime_runs_in_one() {
+        let router = Router::builder()
+            .deployment(Deployment::new("group", "mishikallm_proxy/model"))
+            .build()
+            .unwrap();
+        let client = Client::builder()
+            .api_base("http://127.0.0.1:9")
+            .timeout(Duration::from_secs(5))
+            .router(router)
+            .build()
+            .unwrap();
+        let plain = client.chat(
+            ChatRequest::new("mishikallm_proxy/model", [ChatMessage::user("hi")])
+                .mock_response("plain"),
+        );
+        let routed = client
+            .chat(ChatRequest::new("group", [ChatMessage::user("hi")]).mock_response("routed"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let (plain, routed) = runtime.block_on(async { (plain.await, routed.await) });
+        assert_eq!(plain.unwrap().content(), Some("plain"));
+        let routed = routed.unwrap();
+        assert_eq!(routed.content(), Some("routed"));
+        assert_eq!(&*routed.metadata().route().unwrap().group, "group");
+    }
 }

@@ -49,7 +49,9 @@
 //!   of one-key maps, `[{"gpt-4o": ["claude"]}]`; a `"*"` key in `fallbacks` gives the
 //!   default fallbacks), `default_fallbacks`, `max_fallbacks`, `enable_pre_call_checks`
 //!   and `timeout` (seconds, to [`RouterBuilder::timeout`]); `retry_policy` also takes
-//!   `ServiceUnavailableErrorRetries` and `NotFoundErrorRetries`, and
+//!   `ServiceUnavailableErrorRetries`, `NotFoundErrorRetries` and `DefaultRetries` (every
+//!   error the policy does not name, to
+//!   [`default_retries`](RouterBuilder::default_retries)), and
 //!   `model_group_retry_policy` (a group to such a map, to
 //!   [`group_retries_for`](RouterBuilder::group_retries_for): a group's own policy
 //!   replaces `retry_policy` for it), `disable_cooldowns` (to
@@ -66,8 +68,8 @@
 //! number or a flag is parsed from it). A variable that is not set is an error naming it.
 //!
 //! **Everything else** — `general_settings`, the other `litellm_settings`, `litellm_params`
-//! such as `temperature` or `drop_params`, `model_info.mode`, redis settings, a retry
-//! policy's `DefaultRetries`, a `litellm_settings` key that `router_settings` overrides — is not
+//! such as `temperature` or `drop_params`, `model_info.mode`, redis settings, a
+//! `litellm_settings` key that `router_settings` overrides — is not
 //! used: each such key is logged as a warning (target `mishika::router`) and listed, as a
 //! dotted path like `model_list[2].litellm_params.drop_params`, by
 //! [`RouterBuilder::ignored_config_keys`]. Values under ignored keys are not read, so an
@@ -173,7 +175,8 @@ struct Settings {
     num_retries: Option<u32>,
     allowed_fails: Option<u64>,
     cooldown_time: Option<Duration>,
-    retry_policy: Vec<(ErrorKind, u32)>,
+    /// Kinds to retries; no kind: `DefaultRetries`.
+    retry_policy: Vec<(Option<ErrorKind>, u32)>,
     allowed_fails_policy: Vec<(ErrorKind, u64)>,
     fallbacks: Option<Fallbacks>,
     context_window_fallbacks: Option<Fallbacks>,
@@ -184,7 +187,7 @@ struct Settings {
     timeout: Option<Duration>,
     disable_cooldowns: Option<bool>,
     aliases: Vec<(String, String)>,
-    group_retry_policy: Vec<(String, ErrorKind, u32)>,
+    group_retry_policy: Vec<(String, Option<ErrorKind>, u32)>,
 }
 
 /// Groups and the groups they fall back to, in the file's order.
@@ -206,7 +209,10 @@ impl Settings {
             builder = builder.cooldown_time(time);
         }
         for (kind, retries) in self.retry_policy {
-            builder = builder.retries_for(kind, retries);
+            builder = match kind {
+                Some(kind) => builder.retries_for(kind, retries),
+                None => builder.default_retries(retries),
+            };
         }
         for (kind, fails) in self.allowed_fails_policy {
             builder = builder.allowed_fails_for(kind, fails);
@@ -244,7 +250,10 @@ impl Settings {
             builder = builder.group_alias(alias, group);
         }
         for (group, kind, retries) in self.group_retry_policy {
-            builder = builder.group_retries_for(group, kind, retries);
+            builder = match kind {
+                Some(kind) => builder.group_retries_for(group, kind, retries),
+                None => builder.group_default_retries(group, retries),
+            };
         }
         builder
     }
@@ -1006,7 +1015,10 @@ impl Reader<'_> {
             }
             "allowed_fails_policy" => {
                 for (kind, count, _) in self.policy(section, name, value, "AllowedFails", &[])? {
-                    settings.allowed_fails_policy.push((kind, count));
+                    // Only `retry_policy` has a default (no kind).
+                    if let Some(kind) = kind {
+                        settings.allowed_fails_policy.push((kind, count));
+                    }
                 }
             }
             "disable_cooldowns" => settings.disable_cooldowns = self.flag(value, at)?,
@@ -1042,13 +1054,13 @@ impl Reader<'_> {
     }
 
     /// A `retry_policy` map (the router's, or one group's in `model_group_retry_policy`):
-    /// each known error class to its kind and count.
+    /// each known error class to its kind and count, and `DefaultRetries` to no kind.
     fn retry_policy(
         &mut self,
         section: &str,
         name: &str,
         value: &Value,
-    ) -> Result<Vec<(ErrorKind, u32)>, Error> {
+    ) -> Result<Vec<(Option<ErrorKind>, u32)>, Error> {
         let mut policy = Vec::new();
         for (kind, count, key) in
             self.policy(section, name, value, "Retries", &RETRY_ONLY_ERRORS)?
@@ -1127,7 +1139,8 @@ impl Reader<'_> {
     }
 
     /// A `retry_policy` / `allowed_fails_policy` map: each known error class (of
-    /// [`POLICY_ERRORS`] and `more`) with `suffix` to its kind, its count and its key.
+    /// [`POLICY_ERRORS`] and `more`) with `suffix` to its kind, its count and its key;
+    /// `DefaultRetries` to no kind.
     fn policy(
         &mut self,
         section: &str,
@@ -1135,7 +1148,7 @@ impl Reader<'_> {
         value: &Value,
         suffix: &str,
         more: &[(&str, ErrorKind)],
-    ) -> Result<Vec<(ErrorKind, u64, String)>, Error> {
+    ) -> Result<Vec<(Option<ErrorKind>, u64, String)>, Error> {
         let map = match value {
             Value::Null => return Ok(Vec::new()),
             Value::Mapping(map) => map,
@@ -1159,15 +1172,17 @@ impl Reader<'_> {
         for (key, value) in map {
             let class = key_text(key);
             let key = format!("{name}.{class}");
-            let kind = class
-                .strip_suffix(suffix)
-                .and_then(|class| {
-                    POLICY_ERRORS
-                        .iter()
-                        .chain(more)
-                        .find(|(name, _)| *name == class)
-                })
-                .map(|(_, kind)| *kind);
+            // `DefaultRetries` (a `retry_policy`'s count for every class it does not name)
+            // is the one key without a kind.
+            let kind = match class.strip_suffix(suffix) {
+                Some("Default") if suffix == "Retries" => Some(None),
+                Some(class) => POLICY_ERRORS
+                    .iter()
+                    .chain(more)
+                    .find(|(name, _)| *name == class)
+                    .map(|(_, kind)| Some(*kind)),
+                None => None,
+            };
             match kind {
                 None => self.ignore(
                     format!("{section}.{key}"),

@@ -272,7 +272,7 @@ pub(crate) struct Group {
     pub(crate) failing: bool,
     /// Its own retry policy, which replaces the router's
     /// ([`RouterBuilder::group_retries_for`]).
-    retry_policy: Option<HashMap<ErrorKind, u32>>,
+    retry_policy: Option<RetryCounts>,
     /// For a wildcard group (`openai/*`): the pattern a requested model matched.
     pub(crate) pattern: Option<Pattern>,
     /// `simple-shuffle`'s weight of each entry when all of them are candidates (the
@@ -382,12 +382,35 @@ impl Pattern {
     }
 }
 
+/// Retries by error kind, as LiteLLM's `RetryPolicy`: a count for some kinds, and
+/// `DefaultRetries` for every kind it does not name.
+#[derive(Debug, Clone, Default)]
+struct RetryCounts {
+    by_kind: HashMap<ErrorKind, u32>,
+    default: Option<u32>,
+}
+
+impl RetryCounts {
+    /// The retries the policy gives after an error of `kind`, if it gives any. As
+    /// LiteLLM's exception classes inherit, a context-window or content-policy error is a
+    /// bad request to a policy that does not name it.
+    fn count(&self, kind: ErrorKind) -> Option<u32> {
+        let named = self.by_kind.get(&kind).or_else(|| match kind {
+            ErrorKind::ContextWindowExceeded | ErrorKind::ContentPolicyViolation => {
+                self.by_kind.get(&ErrorKind::BadRequest)
+            }
+            _ => None,
+        });
+        named.copied().or(self.default)
+    }
+}
+
 /// How the router retries, cools down and falls back.
 #[derive(Debug, Clone)]
 struct Settings {
     strategy: Strategy,
     num_retries: u32,
-    retry_policy: HashMap<ErrorKind, u32>,
+    retry_policy: RetryCounts,
     allowed_fails: u64,
     allowed_fails_policy: HashMap<ErrorKind, u64>,
     cooldown_time: Duration,
@@ -401,7 +424,7 @@ struct Settings {
     timeout: Option<Duration>,
     disable_cooldowns: bool,
     aliases: HashMap<String, String>,
-    group_retry_policy: HashMap<String, HashMap<ErrorKind, u32>>,
+    group_retry_policy: HashMap<String, RetryCounts>,
 }
 
 impl Default for Settings {
@@ -409,7 +432,7 @@ impl Default for Settings {
         Settings {
             strategy: Strategy::default(),
             num_retries: 2,
-            retry_policy: HashMap::new(),
+            retry_policy: RetryCounts::default(),
             allowed_fails: 3,
             allowed_fails_policy: HashMap::new(),
             cooldown_time: Duration::from_secs(5),
@@ -728,17 +751,8 @@ impl Router {
             .retry_policy
             .as_ref()
             .unwrap_or(&settings.retry_policy);
-        let kind = error.kind();
-        // As LiteLLM's exception classes inherit: a context-window or content-policy error
-        // is a bad request to a policy that does not name it.
-        let count = policy.get(&kind).or_else(|| match kind {
-            ErrorKind::ContextWindowExceeded | ErrorKind::ContentPolicyViolation => {
-                policy.get(&ErrorKind::BadRequest)
-            }
-            _ => None,
-        });
-        let allowed = match count {
-            Some(count) => *count,
+        let allowed = match policy.count(error.kind()) {
+            Some(count) => count,
             None if error.is_retryable() => group.num_retries.unwrap_or(settings.num_retries),
             None => 0,
         };
@@ -978,7 +992,17 @@ impl RouterBuilder {
     /// `retry_policy`: `RateLimitErrorRetries`, `BadRequestErrorRetries` …).
     #[must_use]
     pub fn retries_for(mut self, kind: ErrorKind, retries: u32) -> Self {
-        self.settings.retry_policy.insert(kind, retries);
+        self.settings.retry_policy.by_kind.insert(kind, retries);
+        self
+    }
+
+    /// Retries after an error of a kind no [`retries_for`](RouterBuilder::retries_for)
+    /// count names, whether it is retryable or not (LiteLLM's `retry_policy`
+    /// `DefaultRetries`). Without it such an error is retried
+    /// [`num_retries`](RouterBuilder::num_retries) times when it is retryable.
+    #[must_use]
+    pub fn default_retries(mut self, retries: u32) -> Self {
+        self.settings.retry_policy.default = Some(retries);
         self
     }
 
@@ -998,7 +1022,22 @@ impl RouterBuilder {
             .group_retry_policy
             .entry(group.into())
             .or_default()
+            .by_kind
             .insert(kind, retries);
+        self
+    }
+
+    /// Retries in `group` after an error of a kind its
+    /// [`group_retries_for`](RouterBuilder::group_retries_for) counts do not name (the
+    /// `DefaultRetries` of its `model_group_retry_policy`). Like those counts, it gives the
+    /// group a policy of its own, which replaces the router's.
+    #[must_use]
+    pub fn group_default_retries(mut self, group: impl Into<String>, retries: u32) -> Self {
+        self.settings
+            .group_retry_policy
+            .entry(group.into())
+            .or_default()
+            .default = Some(retries);
         self
     }
 
