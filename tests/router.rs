@@ -651,6 +651,31 @@ async fn default_retries_count_for_every_kind_the_policy_does_not_name() {
 }
 
 #[tokio::test]
+async fn an_alias_wins_over_a_group_of_its_name_as_in_litellm() {
+    let sim = Sim::default();
+    let router = Router::builder()
+        .deployment(Deployment::new("old", "sim/o").id("o"))
+        .deployment(Deployment::new("new", "sim/n").id("n"))
+        .group_alias("old", "new")
+        .group_alias("newest", "new")
+        .fallbacks("new", ["old"])
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    for model in ["old", "new", "newest"] {
+        let answer = client.chat(ask(model)).await.unwrap();
+        let route = answer.metadata().route().unwrap();
+        assert_eq!((&*route.group, &*route.deployment), ("new", "n"), "{model}");
+    }
+    assert_eq!((sim.calls("o"), sim.calls("n")), (0, 3));
+    // The shadowed group still serves as a fallback.
+    sim.always_fail("n", ErrorKind::ServiceUnavailable);
+    let answer = client.chat(ask("old")).await.unwrap();
+    assert_eq!(&*answer.metadata().route().unwrap().group, "old");
+    assert_eq!(sim.calls("o"), 1);
+}
+
+#[tokio::test]
 async fn no_fallback_on_authentication_or_bad_request() {
     for kind in [ErrorKind::Authentication, ErrorKind::BadRequest] {
         let sim = Sim::default();

@@ -492,16 +492,17 @@ impl Router {
         RouterBuilder::default()
     }
 
-    /// The group that serves `model`: the group of that name, else the group it is an
-    /// alias of ([`RouterBuilder::group_alias`]), else the most specific wildcard group
-    /// whose pattern it matches.
+    /// The group that serves `model`: the group it is an alias of
+    /// ([`RouterBuilder::group_alias`]), else the group of that name, else the most
+    /// specific wildcard group whose pattern it matches (LiteLLM's order).
     pub(crate) fn group(&self, model: &str) -> Option<&Group> {
         let inner = &*self.inner;
-        if let Some(group) = inner.groups.get(model) {
-            return Some(group);
-        }
+        // Without aliases (the usual router) this lookup returns before hashing.
         if let Some(target) = inner.settings.aliases.get(model) {
             return inner.groups.get(target);
+        }
+        if let Some(group) = inner.groups.get(model) {
+            return Some(group);
         }
         inner
             .patterns
@@ -1050,7 +1051,9 @@ impl RouterBuilder {
     }
 
     /// Send a request for the model `alias` to the group `group` (LiteLLM's
-    /// `model_group_alias`); the answer's route names `group`.
+    /// `model_group_alias`); the answer's route names `group`. As in LiteLLM, an alias
+    /// named like a group wins over it: requests for that name go to `group`, and the
+    /// group it shadows is reached only as a fallback.
     #[must_use]
     pub fn group_alias(mut self, alias: impl Into<String>, group: impl Into<String>) -> Self {
         self.settings.aliases.insert(alias.into(), group.into());
@@ -1242,11 +1245,6 @@ impl RouterBuilder {
             }
         }
         for (alias, target) in &settings.aliases {
-            if groups.contains_key(alias) {
-                return Err(Error::config(format!(
-                    "`{alias}` is both a model group and an alias of `{target}`"
-                )));
-            }
             if !groups.contains_key(target) {
                 return Err(Error::config(format!(
                     "the alias `{alias}` names `{target}`, which has no deployments"
