@@ -765,21 +765,28 @@ mod tests {
     use super::*;
     use crate::router::Deployment;
 
-    /// Every call's future is allocated and moved by its caller, and the routed and the
-    /// plain call share the method's: a routed call holds one request and one call's
-    /// settings, as the plain call does, plus its loop's bookkeeping; a second copy of
-    /// either (680 and 400 bytes) would show here.
-    #[test]
-    fn a_routed_call_holds_one_request_and_one_call() {
+    /// A client (with a deadline) whose router has the group `group`, of one deployment.
+    fn routed_client() -> (Router, Client) {
         let router = Router::builder()
             .deployment(Deployment::new("group", "mishikallm_proxy/model"))
             .build()
             .unwrap();
         let client = Client::builder()
             .api_base("http://127.0.0.1:9")
+            .timeout(Duration::from_secs(5))
             .router(router.clone())
             .build()
             .unwrap();
+        (router, client)
+    }
+
+    /// Every call's future is allocated and moved by its caller, and the routed and the
+    /// plain call share the method's: a routed call holds one request and one call's
+    /// settings, as the plain call does, plus its loop's bookkeeping; a second copy of
+    /// either (680 and 400 bytes) would show here.
+    #[test]
+    fn a_routed_call_holds_one_request_and_one_call() {
+        let (router, client) = routed_client();
         let request = ChatRequest::new("group", [ChatMessage::user("hi")]);
         let group = router.group("group").unwrap();
         let op: Op<ChatRequest, ChatResponse> =
@@ -800,16 +807,7 @@ mod tests {
     /// the first poll), by the prefix route and through a router alike.
     #[test]
     fn a_call_made_outside_a_runtime_runs_in_one() {
-        let router = Router::builder()
-            .deployment(Deployment::new("group", "mishikallm_proxy/model"))
-            .build()
-            .unwrap();
-        let client = Client::builder()
-            .api_base("http://127.0.0.1:9")
-            .timeout(Duration::from_secs(5))
-            .router(router)
-            .build()
-            .unwrap();
+        let (_, client) = routed_client();
         let plain = client.chat(
             ChatRequest::new("mishikallm_proxy/model", [ChatMessage::user("hi")])
                 .mock_response("plain"),
