@@ -102,9 +102,28 @@ pub(crate) trait EstimateTokens {
     fn estimated_tokens(&self) -> u64;
 }
 
-/// The JSON length of `request` over four, rounded up.
+/// The JSON length of `request` over four, rounded up: counted as it is written, so a
+/// long prompt is not copied for it.
 fn json_tokens<R: Serialize>(request: &R) -> u64 {
-    let length = serde_json::to_vec(request).map_or(0, |json| json.len());
+    /// Counts the bytes written to it.
+    struct Length(usize);
+
+    impl std::io::Write for Length {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(bytes.len());
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let mut length = Length(0);
+    let length = match serde_json::to_writer(&mut length, request) {
+        Ok(()) => length.0,
+        Err(_) => 0,
+    };
     u64::try_from(length.div_ceil(4)).unwrap_or(u64::MAX)
 }
 
@@ -328,4 +347,25 @@ fn for_deployment<R: RoutedRequest>(
         options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
     limit
+}
+
+#[cfg(test)]
+mod tests {
+    use mishika_core::ChatMessage;
+
+    use super::*;
+
+    #[test]
+    fn a_request_is_estimated_at_its_json_length_over_four() {
+        for prompt in ["", "hi", "ünïcode ✓", &"long prompt ".repeat(10_000)] {
+            let request = ChatRequest::new("gpt-4o", [ChatMessage::user(prompt)]);
+            let json = serde_json::to_vec(&request).unwrap().len() as u64;
+            assert_eq!(request.estimated_tokens(), json.div_ceil(4), "{}", json);
+        }
+        let audio = TranscriptionRequest::new(
+            "whisper-1",
+            mishika_core::AudioFile::new(vec![0u8; 1024], "a.wav"),
+        );
+        assert_eq!(audio.estimated_tokens(), 0);
+    }
 }
