@@ -15,7 +15,10 @@ use mishika::core::{
     Call, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider, ResponseMetadata,
     ResponseStream, Result, Transport, TransportFuture,
 };
-use mishika::router::{Deployment, ManualClock, Router, Strategy};
+use mishika::router::{
+    Deployment, InMemoryState, Load, ManualClock, MinuteLimits, Router, RouterState, Strategy,
+    Timestamp,
+};
 use mishika::{ChatMessage, ChatStreamAccumulator, Client, FinishReason, ProviderSettings};
 use mishika_mock::{MockGateway, ScriptedResponse};
 use serde_json::json;
@@ -983,7 +986,7 @@ fn a_bad_router_is_a_config_error_at_build() {
 
 // ---------------------------------------------------------------------------------------
 // Edges mutation testing found unpinned: exact limits, ties, all-zero weights, the
-// fallback cap, a retry policy's kinds.
+// fallback cap, a retry policy's kinds, a state of the caller's own.
 // ---------------------------------------------------------------------------------------
 
 /// The router's estimate of `request`: its JSON length over four, rounded up.
@@ -1166,6 +1169,83 @@ async fn a_bad_request_retry_count_covers_context_window_and_content_policy_erro
     let answer = client.chat(ask("g")).await.unwrap();
     assert_eq!(answer.metadata().route().unwrap().attempts, 3);
     assert_eq!(sim.calls("a"), 3);
+}
+
+/// A state of the caller's own, keyed by deployment id; `cooling_until` left to the
+/// trait's default (from `load`).
+#[derive(Debug)]
+struct OwnState(InMemoryState);
+
+impl RouterState for OwnState {
+    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
+        self.0.try_begin(id, now, limits, tokens)
+    }
+
+    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>) {
+        self.0.end(id, now, tokens, latency);
+    }
+
+    fn fail(&self, id: &str, now: Timestamp) -> u64 {
+        self.0.fail(id, now)
+    }
+
+    fn cool_down(&self, id: &str, until: Timestamp) {
+        self.0.cool_down(id, until);
+    }
+
+    fn load(&self, id: &str, now: Timestamp) -> Load {
+        self.0.load(id, now)
+    }
+}
+
+#[tokio::test]
+async fn a_given_state_keeps_the_limits_failures_and_cooldowns() {
+    let sim = Sim::default();
+    let clock = ManualClock::default();
+    let state = Arc::new(OwnState(InMemoryState::new(["a", "c"])));
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a").rpm(2))
+        .deployment(Deployment::new("h", "sim/c").id("c"))
+        .allowed_fails(1)
+        .cooldown_time(Duration::from_secs(30))
+        .num_retries(5)
+        .clock(Arc::new(clock.clone()))
+        .state(state.clone())
+        .build()
+        .unwrap();
+    let client = client(router.clone(), &sim);
+
+    // Limits: the third call in the minute finds `a` full.
+    for _ in 0..2 {
+        client.chat(ask("g")).await.unwrap();
+    }
+    let error = client.chat(ask("g")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+    let load = state.load("a", router.now());
+    assert_eq!(
+        (
+            load.in_flight,
+            load.requests_this_minute,
+            load.tokens_this_minute
+        ),
+        (0, 2, 10)
+    );
+
+    // Failures: the second in the minute (allowed: 1) cools `c` down; the retry after it
+    // finds the group cooling.
+    sim.always_fail("c", ErrorKind::InternalServer);
+    let error = client.chat(ask("h")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(sim.calls("c"), 2);
+    assert_eq!(
+        state.load("c", router.now()).cooling_until,
+        Some(Duration::from_secs(30))
+    );
+    sim.heal("c");
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(deployment_of(&client.chat(ask("h")).await.unwrap()), "c");
 }
 
 // ---------------------------------------------------------------------------------------
