@@ -12,8 +12,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mishika::core::reexports::{async_trait, bytes::Bytes, http};
 use mishika::core::{
-    Call, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider, ResponseMetadata,
-    ResponseStream, Result, Transport, TransportFuture,
+    AudioFile, Body, Call, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider,
+    ResponseMetadata, ResponseStream, Result, SpeechRequest, SpeechResponse, TranscriptionRequest,
+    TranscriptionResponse, Transport, TransportFuture,
 };
 use mishika::router::{
     Deployment, InMemoryState, Load, ManualClock, MinuteLimits, Router, RouterState, Strategy,
@@ -986,7 +987,7 @@ fn a_bad_router_is_a_config_error_at_build() {
 
 // ---------------------------------------------------------------------------------------
 // Edges mutation testing found unpinned: exact limits, ties, all-zero weights, the
-// fallback cap, a retry policy's kinds, a state of the caller's own.
+// fallback cap, a retry policy's kinds, a state of the caller's own, speech and audio.
 // ---------------------------------------------------------------------------------------
 
 /// The router's estimate of `request`: its JSON length over four, rounded up.
@@ -1246,6 +1247,68 @@ async fn a_given_state_keeps_the_limits_failures_and_cooldowns() {
     sim.heal("c");
     clock.advance(Duration::from_secs(30));
     assert_eq!(deployment_of(&client.chat(ask("h")).await.unwrap()), "c");
+}
+
+/// `ears/`: speech and transcription, each answered at once.
+#[derive(Debug)]
+struct Ears;
+
+#[async_trait]
+impl Provider for Ears {
+    fn name(&self) -> &str {
+        "ears"
+    }
+
+    async fn speech(&self, _call: &Call, _request: SpeechRequest) -> Result<SpeechResponse> {
+        Ok(SpeechResponse::new(
+            ResponseMetadata::default(),
+            Body::from_bytes(&b"ID3"[..]),
+        ))
+    }
+
+    async fn transcription(
+        &self,
+        _call: &Call,
+        _request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse> {
+        Ok(serde_json::from_value(json!({"text": "hello"})).unwrap())
+    }
+}
+
+/// Speech records its route like any answer; a transcription, whose audio is no text, is
+/// estimated at 0 tokens and reports none, so it never counts against `tpm`.
+#[tokio::test]
+async fn speech_records_its_route_and_transcriptions_never_count_against_tpm() {
+    let router = Router::builder()
+        .deployment(Deployment::new("voice", "ears/tts").id("tts"))
+        .deployment(Deployment::new("ears", "ears/stt").id("stt").tpm(1))
+        .clock(Arc::new(ManualClock::default()))
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .provider("ears", Ears)
+        .transport(Arc::new(NoNetwork::default()))
+        .router(router.clone())
+        .build()
+        .unwrap();
+    let speech = client
+        .speech(SpeechRequest::new("voice", "Hello", "alloy"))
+        .await
+        .unwrap();
+    let route = speech.metadata().route().unwrap();
+    assert_eq!((&*route.group, &*route.deployment), ("voice", "tts"));
+    for _ in 0..3 {
+        let text = client
+            .transcription(TranscriptionRequest::new(
+                "ears",
+                AudioFile::new(&b"RIFF"[..], "hello.wav"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(text.text, "hello");
+    }
+    let load = router.state().load("stt", router.now());
+    assert_eq!((load.requests_this_minute, load.tokens_this_minute), (3, 0));
 }
 
 // ---------------------------------------------------------------------------------------
