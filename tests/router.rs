@@ -12,10 +12,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mishika::core::reexports::{async_trait, bytes::Bytes, http};
 use mishika::core::{
-    Call, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider, ResponseMetadata,
-    ResponseStream, Result, Transport, TransportFuture,
+    AudioFile, Body, Call, ChatRequest, ChatResponse, ChatStream, Error, ErrorKind, Provider,
+    ResponseMetadata, ResponseStream, Result, SpeechRequest, SpeechResponse, TranscriptionRequest,
+    TranscriptionResponse, Transport, TransportFuture,
 };
-use mishika::router::{Deployment, ManualClock, Router, Strategy};
+use mishika::router::{
+    Deployment, InMemoryState, Load, ManualClock, MinuteLimits, Router, RouterState, Strategy,
+    Timestamp,
+};
 use mishika::{ChatMessage, ChatStreamAccumulator, Client, FinishReason, ProviderSettings};
 use mishika_mock::{MockGateway, ScriptedResponse};
 use serde_json::json;
@@ -1037,6 +1041,332 @@ fn a_bad_router_is_a_config_error_at_build() {
     let error = Client::builder().router(router).build().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config);
     assert!(error.message().contains("nope/a"), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Edges mutation testing found unpinned: exact limits, ties, all-zero weights, the
+// fallback cap, a retry policy's kinds, a state of the caller's own, speech and audio.
+// ---------------------------------------------------------------------------------------
+
+/// The router's estimate of `request`: its JSON length over four, rounded up.
+fn estimate(request: &ChatRequest) -> u64 {
+    serde_json::to_vec(request).unwrap().len().div_ceil(4) as u64
+}
+
+#[tokio::test]
+async fn a_request_whose_estimate_equals_the_context_window_fits() {
+    let sim = Sim::default();
+    let tokens = estimate(&ask("fits"));
+    assert_eq!(tokens, estimate(&ask("over")), "same length, same estimate");
+    let router = Router::builder()
+        .deployment(
+            Deployment::new("fits", "sim/fits")
+                .id("fits")
+                .max_input_tokens(tokens),
+        )
+        .deployment(
+            Deployment::new("over", "sim/over")
+                .id("over")
+                .max_input_tokens(tokens - 1),
+        )
+        .pre_call_checks(true)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    assert_eq!(
+        deployment_of(&client.chat(ask("fits")).await.unwrap()),
+        "fits"
+    );
+    let error = client.chat(ask("over")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::ContextWindowExceeded);
+    assert_eq!(sim.calls("over"), 0);
+}
+
+/// A stream reports no usage: its estimate is what counts against `tpm`, so a minute
+/// holds exactly as many streams as the limit fits estimates.
+#[tokio::test]
+async fn streams_count_their_estimate_against_tpm() {
+    let sim = Sim::default();
+    let clock = ManualClock::default();
+    let tokens = estimate(&ask("g"));
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a").tpm(2 * tokens))
+        .clock(Arc::new(clock.clone()))
+        .num_retries(0)
+        .build()
+        .unwrap();
+    let client = client(router.clone(), &sim);
+    for _ in 0..2 {
+        let mut stream = client.chat_stream(ask("g")).await.unwrap();
+        while let Some(chunk) = stream.next().await {
+            chunk.unwrap();
+        }
+    }
+    let load = router.state().load("a", router.now());
+    assert_eq!(
+        (load.requests_this_minute, load.tokens_this_minute),
+        (2, 2 * tokens)
+    );
+    let error = client.chat_stream(ask("g")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+    assert_eq!(sim.calls("a"), 2);
+}
+
+/// A chat answer's usage (5 tokens here) is what counts once it arrives; the estimate
+/// must fit before: exactly `(tpm - estimate) / 5 + 1` calls fit in a minute.
+#[tokio::test]
+async fn tpm_fits_exactly_the_calls_whose_estimate_fits() {
+    let sim = Sim::default();
+    let clock = ManualClock::default();
+    let tokens = estimate(&ask("g"));
+    let tpm = tokens + 12;
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a").tpm(tpm))
+        .clock(Arc::new(clock.clone()))
+        .num_retries(0)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    for _ in 0..3 {
+        client.chat(ask("g")).await.unwrap();
+    }
+    // 15 used + the estimate > tokens + 12.
+    let error = client.chat(ask("g")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(sim.calls("a"), 3);
+}
+
+#[tokio::test]
+async fn ties_in_least_busy_are_shared_at_random() {
+    let sim = Sim::default();
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a"))
+        .deployment(Deployment::new("g", "sim/b").id("b"))
+        .deployment(Deployment::new("g", "sim/c").id("c"))
+        .strategy(Strategy::LeastBusy)
+        .seed(4)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    // One call at a time: none is ever in flight at a pick, so every pick is a tie.
+    for _ in 0..900 {
+        client.chat(ask("g")).await.unwrap();
+    }
+    for id in ["a", "b", "c"] {
+        let calls = sim.calls(id);
+        assert!((240..=360).contains(&calls), "{id}: {calls} of 900");
+    }
+}
+
+/// Weights that are all 0 say nothing: the draw is even.
+#[tokio::test]
+async fn all_zero_weights_are_drawn_evenly() {
+    let sim = Sim::default();
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a").weight(0.0))
+        .deployment(Deployment::new("g", "sim/b").id("b").weight(0.0))
+        .deployment(Deployment::new("g", "sim/c").id("c").weight(0.0))
+        .seed(2)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    for _ in 0..900 {
+        client.chat(ask("g")).await.unwrap();
+    }
+    for id in ["a", "b", "c"] {
+        let calls = sim.calls(id);
+        assert!((240..=360).contains(&calls), "{id}: {calls} of 900");
+    }
+}
+
+#[tokio::test]
+async fn max_fallbacks_caps_the_groups_one_call_moves_to() {
+    for (cap, reached) in [(0, (1, 0, 0)), (1, (1, 1, 0)), (2, (1, 1, 1))] {
+        let sim = Sim::default();
+        let router = Router::builder()
+            .deployment(Deployment::new("first", "sim/f").id("f"))
+            .deployment(Deployment::new("second", "sim/s").id("s"))
+            .deployment(Deployment::new("third", "sim/t").id("t"))
+            .fallbacks("first", ["second", "third"])
+            .max_fallbacks(cap)
+            .num_retries(0)
+            .build()
+            .unwrap();
+        let client = client(router, &sim);
+        for model in ["f", "s", "t"] {
+            sim.always_fail(model, ErrorKind::ServiceUnavailable);
+        }
+        let error = client.chat(ask("first")).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ServiceUnavailable);
+        assert_eq!(
+            (sim.calls("f"), sim.calls("s"), sim.calls("t")),
+            reached,
+            "max_fallbacks({cap})"
+        );
+    }
+}
+
+/// As LiteLLM's exception classes inherit, a retry policy that names only bad requests
+/// retries context-window and content-policy errors by that count.
+#[tokio::test]
+async fn a_bad_request_retry_count_covers_context_window_and_content_policy_errors() {
+    let sim = Sim::default();
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a"))
+        .retries_for(ErrorKind::BadRequest, 2)
+        .build()
+        .unwrap();
+    let client = client(router, &sim);
+    sim.fail_next(
+        "a",
+        &[
+            ErrorKind::ContextWindowExceeded,
+            ErrorKind::ContentPolicyViolation,
+        ],
+    );
+    let answer = client.chat(ask("g")).await.unwrap();
+    assert_eq!(answer.metadata().route().unwrap().attempts, 3);
+    assert_eq!(sim.calls("a"), 3);
+}
+
+/// A state of the caller's own, keyed by deployment id; `cooling_until` left to the
+/// trait's default (from `load`).
+#[derive(Debug)]
+struct OwnState(InMemoryState);
+
+impl RouterState for OwnState {
+    fn try_begin(&self, id: &str, now: Timestamp, limits: MinuteLimits, tokens: u64) -> bool {
+        self.0.try_begin(id, now, limits, tokens)
+    }
+
+    fn end(&self, id: &str, now: Timestamp, tokens: u64, latency: Option<Duration>) {
+        self.0.end(id, now, tokens, latency);
+    }
+
+    fn fail(&self, id: &str, now: Timestamp) -> u64 {
+        self.0.fail(id, now)
+    }
+
+    fn cool_down(&self, id: &str, until: Timestamp) {
+        self.0.cool_down(id, until);
+    }
+
+    fn load(&self, id: &str, now: Timestamp) -> Load {
+        self.0.load(id, now)
+    }
+}
+
+#[tokio::test]
+async fn a_given_state_keeps_the_limits_failures_and_cooldowns() {
+    let sim = Sim::default();
+    let clock = ManualClock::default();
+    let state = Arc::new(OwnState(InMemoryState::new(["a", "c"])));
+    let router = Router::builder()
+        .deployment(Deployment::new("g", "sim/a").id("a").rpm(2))
+        .deployment(Deployment::new("h", "sim/c").id("c"))
+        .allowed_fails(1)
+        .cooldown_time(Duration::from_secs(30))
+        .num_retries(5)
+        .clock(Arc::new(clock.clone()))
+        .state(state.clone())
+        .build()
+        .unwrap();
+    let client = client(router.clone(), &sim);
+
+    // Limits: the third call in the minute finds `a` full.
+    for _ in 0..2 {
+        client.chat(ask("g")).await.unwrap();
+    }
+    let error = client.chat(ask("g")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(60)));
+    let load = state.load("a", router.now());
+    assert_eq!(
+        (
+            load.in_flight,
+            load.requests_this_minute,
+            load.tokens_this_minute
+        ),
+        (0, 2, 10)
+    );
+
+    // Failures: the second in the minute (allowed: 1) cools `c` down; the retry after it
+    // finds the group cooling.
+    sim.always_fail("c", ErrorKind::InternalServer);
+    let error = client.chat(ask("h")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::RateLimit);
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(sim.calls("c"), 2);
+    assert_eq!(
+        state.load("c", router.now()).cooling_until,
+        Some(Duration::from_secs(30))
+    );
+    sim.heal("c");
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(deployment_of(&client.chat(ask("h")).await.unwrap()), "c");
+}
+
+/// `ears/`: speech and transcription, each answered at once.
+#[derive(Debug)]
+struct Ears;
+
+#[async_trait]
+impl Provider for Ears {
+    fn name(&self) -> &str {
+        "ears"
+    }
+
+    async fn speech(&self, _call: &Call, _request: SpeechRequest) -> Result<SpeechResponse> {
+        Ok(SpeechResponse::new(
+            ResponseMetadata::default(),
+            Body::from_bytes(&b"ID3"[..]),
+        ))
+    }
+
+    async fn transcription(
+        &self,
+        _call: &Call,
+        _request: TranscriptionRequest,
+    ) -> Result<TranscriptionResponse> {
+        Ok(serde_json::from_value(json!({"text": "hello"})).unwrap())
+    }
+}
+
+/// Speech records its route like any answer; a transcription, whose audio is no text, is
+/// estimated at 0 tokens and reports none, so it never counts against `tpm`.
+#[tokio::test]
+async fn speech_records_its_route_and_transcriptions_never_count_against_tpm() {
+    let router = Router::builder()
+        .deployment(Deployment::new("voice", "ears/tts").id("tts"))
+        .deployment(Deployment::new("ears", "ears/stt").id("stt").tpm(1))
+        .clock(Arc::new(ManualClock::default()))
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .provider("ears", Ears)
+        .transport(Arc::new(NoNetwork::default()))
+        .router(router.clone())
+        .build()
+        .unwrap();
+    let speech = client
+        .speech(SpeechRequest::new("voice", "Hello", "alloy"))
+        .await
+        .unwrap();
+    let route = speech.metadata().route().unwrap();
+    assert_eq!((&*route.group, &*route.deployment), ("voice", "tts"));
+    for _ in 0..3 {
+        let text = client
+            .transcription(TranscriptionRequest::new(
+                "ears",
+                AudioFile::new(&b"RIFF"[..], "hello.wav"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(text.text, "hello");
+    }
+    let load = router.state().load("stt", router.now());
+    assert_eq!((load.requests_this_minute, load.tokens_this_minute), (3, 0));
 }
 
 // ---------------------------------------------------------------------------------------

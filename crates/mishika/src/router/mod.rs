@@ -1306,7 +1306,7 @@ impl RouterBuilder {
 
 #[cfg(test)]
 mod tests {
-    use super::{INLINE, Pattern, Small};
+    use super::{Deployment, INLINE, Pattern, Router, Small};
 
     #[test]
     fn small_spills_to_the_heap_and_back_as_a_vec_would() {
@@ -1354,5 +1354,34 @@ mod tests {
         // LiteLLM's specificity: the longer regex first.
         assert!(pattern("openai/gpt-4*").specificity > openai.specificity);
         assert!(openai.specificity > pattern("*").specificity);
+    }
+
+    /// A router whose draws come from `seed`.
+    fn seeded(seed: u64) -> Router {
+        Router::builder()
+            .deployment(Deployment::new("g", "sim/a"))
+            .seed(seed)
+            .build()
+            .unwrap()
+    }
+
+    /// Seeds whose first draw is the lowest (exactly 0.0) and the highest (1 - 2^-53) a
+    /// draw can be: splitmix64's mix inverted at 0 and at `u64::MAX`.
+    const FIRST_DRAW_ZERO: u64 = 0x61c8_8646_80b5_83eb;
+    const FIRST_DRAW_TOP: u64 = 0x3162_8af6_7b21_31ab;
+
+    #[test]
+    fn draw_weighted_at_the_edges_of_the_draw() {
+        assert_eq!(seeded(FIRST_DRAW_ZERO).draw(), 0.0);
+        assert_eq!(seeded(FIRST_DRAW_TOP).draw(), 1.0 - f64::EPSILON / 2.0);
+        // A weight of 0 is never drawn, even by a draw of exactly 0.
+        let weights = [0.0, 1.0];
+        let pick = seeded(FIRST_DRAW_ZERO).draw_weighted(weights.into_iter(), 1.0);
+        assert_eq!(pick, 1);
+        // The top draw: 0.3 subtracted from it rounds to 0.7, not below the last weight;
+        // the last still takes it.
+        let weights = [0.3, 0.7];
+        let pick = seeded(FIRST_DRAW_TOP).draw_weighted(weights.into_iter(), 1.0);
+        assert_eq!(pick, 1);
     }
 }

@@ -487,4 +487,61 @@ mod tests {
         // An unknown id is never limited and never cooled.
         assert!(state.try_begin("zz", t, MinuteLimits::new(Some(0), None), 0));
     }
+
+    #[test]
+    fn a_minute_is_sixty_seconds_of_one_window() {
+        let state = InMemoryState::new(["a"]);
+        let at = Duration::from_secs;
+        // Seconds 1 and 59 share a window; 60 starts the next, 119 is still in it.
+        assert_eq!(state.fail("a", at(1)), 1);
+        assert_eq!(state.fail("a", at(59)), 2);
+        assert_eq!(state.fail("a", at(60)), 1);
+        assert_eq!(state.fail("a", at(61)), 2);
+        assert_eq!(state.fail("a", at(119)), 3);
+        assert_eq!(state.fail("a", at(120)), 1);
+    }
+
+    #[test]
+    fn a_call_that_fills_the_tpm_exactly_fits() {
+        let state = InMemoryState::new(["a"]);
+        let t = Duration::from_secs(1);
+        let limits = MinuteLimits::new(None, Some(100));
+        assert!(
+            state.try_begin("a", t, limits, 100),
+            "alone, exactly the limit"
+        );
+        state.end("a", t, 90, None);
+        assert!(
+            state.try_begin("a", t, limits, 10),
+            "90 used and 10 more: 100"
+        );
+        assert!(!state.try_begin("a", t, limits, 11));
+    }
+
+    #[test]
+    fn latency_averages_with_the_newest_call_weighing_a_quarter() {
+        let state = InMemoryState::new(["a"]);
+        let t = Duration::from_secs(1);
+        assert_eq!(state.load("a", t).latency, None, "never measured");
+        state.end("a", t, 0, Some(Duration::from_millis(40)));
+        assert_eq!(state.load("a", t).latency, Some(Duration::from_millis(40)));
+        state.end("a", t, 0, Some(Duration::from_millis(80)));
+        // Three quarters of 40 and a quarter of 80.
+        assert_eq!(state.load("a", t).latency, Some(Duration::from_millis(50)));
+        state.end("a", t, 0, None);
+        assert_eq!(state.load("a", t).latency, Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn cooling_until_answers_as_load_does() {
+        let state = InMemoryState::new(["a"]);
+        let at = Duration::from_secs;
+        assert_eq!(state.cooling_until("a", at(1)), None);
+        state.cool_down("a", at(70));
+        // A shorter cooldown never cuts a longer one.
+        state.cool_down("a", at(20));
+        assert_eq!(state.cooling_until("a", at(65)), Some(at(70)));
+        assert_eq!(state.cooling_until("a", at(70)), None);
+        assert_eq!(state.cooling_until("zz", at(1)), None, "an unknown id");
+    }
 }
