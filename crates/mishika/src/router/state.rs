@@ -170,10 +170,13 @@ struct Window {
 }
 
 impl Window {
-    /// The counts, started afresh when `now` is in a later minute.
+    /// The counts, started afresh when `now` is in a later minute. A reading from an
+    /// earlier minute (a call that read the clock before another call moved the window
+    /// on) counts in the current window: going back would wipe the new minute's counts,
+    /// and a limit could then be overrun.
     fn at(&mut self, now: Timestamp) -> &mut Window {
         let current = minute(now);
-        if self.minute != current {
+        if current > self.minute {
             *self = Window {
                 minute: current,
                 ..Window::default()
@@ -439,6 +442,32 @@ impl StateRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_reading_of_the_clock_counts_in_the_current_minute() {
+        // Calls read the clock before they reach the state: one that read it in the minute
+        // before another moved the window on must not move it back.
+        let state = InMemoryState::new(["a"]);
+        let limits = MinuteLimits::new(Some(2), Some(100));
+        let (late, now) = (Duration::from_secs(59), Duration::from_secs(61));
+        assert!(state.try_begin("a", now, limits, 10));
+        assert!(state.try_begin("a", now, limits, 10));
+        assert!(
+            !state.try_begin("a", late, limits, 10),
+            "the minute is full"
+        );
+        state.end("a", late, 90, None);
+        state.fail("a", late);
+        let load = state.load("a", now);
+        assert_eq!(load.requests_this_minute, 2);
+        assert_eq!(load.tokens_this_minute, 90);
+        assert_eq!(state.fail("a", now), 2, "the late failure counted");
+        assert!(!state.try_begin("a", now, MinuteLimits::new(None, Some(100)), 20));
+        // The next minute starts afresh.
+        let next = Duration::from_secs(120);
+        assert!(state.try_begin("a", next, limits, 10));
+        assert_eq!(state.load("a", next).requests_this_minute, 1);
+    }
 
     #[test]
     fn limits_hold_within_a_minute_and_reset_with_the_next() {
