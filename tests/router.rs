@@ -17,8 +17,8 @@ use mishika::core::{
     TranscriptionResponse, Transport, TransportFuture,
 };
 use mishika::router::{
-    Deployment, InMemoryState, Load, ManualClock, MinuteLimits, Router, RouterState, Strategy,
-    Timestamp,
+    Deployment, InMemoryState, Load, ManualClock, MinuteLimits, Router, RouterBuilder, RouterState,
+    Strategy, Timestamp,
 };
 use mishika::{ChatMessage, ChatStreamAccumulator, Client, FinishReason, ProviderSettings};
 use mishika_mock::{MockGateway, ScriptedResponse};
@@ -1137,19 +1137,17 @@ async fn tpm_fits_exactly_the_calls_whose_estimate_fits() {
     assert_eq!(sim.calls("a"), 3);
 }
 
-#[tokio::test]
-async fn ties_in_least_busy_are_shared_at_random() {
-    let sim = Sim::default();
-    let router = Router::builder()
-        .deployment(Deployment::new("g", "sim/a").id("a"))
-        .deployment(Deployment::new("g", "sim/b").id("b"))
-        .deployment(Deployment::new("g", "sim/c").id("c"))
-        .strategy(Strategy::LeastBusy)
-        .seed(4)
-        .build()
-        .unwrap();
-    let client = client(router, &sim);
-    // One call at a time: none is ever in flight at a pick, so every pick is a tie.
+/// The group `g` of three deployments `a`, `b` and `c` (on `sim/`), each made by `each`.
+fn group_abc(each: impl Fn(Deployment) -> Deployment) -> RouterBuilder {
+    ["a", "b", "c"]
+        .into_iter()
+        .fold(Router::builder(), |router, id| {
+            router.deployment(each(Deployment::new("g", format!("sim/{id}")).id(id)))
+        })
+}
+
+/// 900 calls to `g`, one at a time: each of `a`, `b` and `c` takes 240 to 360 of them.
+async fn assert_spread_evenly(client: &Client, sim: &Sim) {
     for _ in 0..900 {
         client.chat(ask("g")).await.unwrap();
     }
@@ -1159,25 +1157,27 @@ async fn ties_in_least_busy_are_shared_at_random() {
     }
 }
 
+#[tokio::test]
+async fn ties_in_least_busy_are_shared_at_random() {
+    let sim = Sim::default();
+    let router = group_abc(|deployment| deployment)
+        .strategy(Strategy::LeastBusy)
+        .seed(4)
+        .build()
+        .unwrap();
+    // One call at a time: none is ever in flight at a pick, so every pick is a tie.
+    assert_spread_evenly(&client(router, &sim), &sim).await;
+}
+
 /// Weights that are all 0 say nothing: the draw is even.
 #[tokio::test]
 async fn all_zero_weights_are_drawn_evenly() {
     let sim = Sim::default();
-    let router = Router::builder()
-        .deployment(Deployment::new("g", "sim/a").id("a").weight(0.0))
-        .deployment(Deployment::new("g", "sim/b").id("b").weight(0.0))
-        .deployment(Deployment::new("g", "sim/c").id("c").weight(0.0))
+    let router = group_abc(|deployment| deployment.weight(0.0))
         .seed(2)
         .build()
         .unwrap();
-    let client = client(router, &sim);
-    for _ in 0..900 {
-        client.chat(ask("g")).await.unwrap();
-    }
-    for id in ["a", "b", "c"] {
-        let calls = sim.calls(id);
-        assert!((240..=360).contains(&calls), "{id}: {calls} of 900");
-    }
+    assert_spread_evenly(&client(router, &sim), &sim).await;
 }
 
 #[tokio::test]

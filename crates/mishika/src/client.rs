@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::future::Either;
 use mishika_core::call::EndpointCache;
 use mishika_core::{
     ApiKey, Call, CallPolicy, ChatRequest, ChatResponse, ChatStream, CompletionRequest,
@@ -14,8 +15,6 @@ use mishika_core::{
     RerankResponse, ResponseStream, Result, RoutedRequest, SpeechRequest, SpeechResponse,
     StreamFrame, TranscriptionRequest, TranscriptionResponse, Transport,
 };
-
-use futures_util::future::Either;
 
 use crate::mock::MockReply;
 use crate::providers::{anthropic, openai, proxy};
@@ -264,9 +263,9 @@ impl Client {
             None => None,
         };
         let call = match group {
-            // Not boxed: the routed call's state is kept no larger than the plain call's
-            // (a test in `router::engine` holds it there), so neither path pays for the
-            // other.
+            // Not boxed: the routed call's state holds one request and one call, as the
+            // plain call's does, plus a little bookkeeping (a test below holds it there),
+            // so a box would cost more than the bytes it saves.
             Some((router, group)) => Either::Left(router.call(self, group, request, op)),
             None => Either::Right(self.call_via(request, op, &self.inner.transport)),
         };
@@ -425,7 +424,7 @@ impl Client {
 /// A call resolved to its provider and settings, or the mock answer that takes its place.
 #[expect(
     clippy::large_enum_variant,
-    reason = "made and taken apart at once, never stored or moved about"
+    reason = "a call needs the larger variant's parts anyway; a box would allocate per call"
 )]
 pub(crate) enum Prepared<R, T> {
     /// The mock answer (no I/O).

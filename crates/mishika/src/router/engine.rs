@@ -343,7 +343,7 @@ fn for_deployment<R: RoutedRequest>(
         options.timeout = limit;
     }
     if options.num_retries.is_none() {
-        // None stays None for 0: `call_once` sends without transport retries.
+        // None stays None for 0: `Client::prepare_once` then picks the transport without retries.
         options.num_retries = deployment.max_retries.filter(|retries| *retries > 0);
     }
     limit
